@@ -1,0 +1,221 @@
+"""Command line: ``python3 -m statsd`` loads the CSV and serves the API.
+
+Why a module of its own: the server, the jobs and the statistics know nothing
+of argv, environment variables, signals or exit codes; this is where those are
+turned into objects, and where every start-up failure becomes one clear line
+on stderr and a non-zero exit instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import List, Optional
+
+from . import __version__, logs
+from .ingest import DataError, Dataset, load_csv
+from .jobs import JobManager, ResultStore
+from .server import StatsServer
+from .stats import STATISTICS, BadRequest, check_request, compute
+
+log = logging.getLogger("statsd")
+
+DEFAULT_DATA = os.path.join("data", "brfss_sample.csv")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class UsageError(Exception):
+    """A command-line or environment setting that cannot be used."""
+
+
+def default_threads() -> int:
+    """``TP_NUM_OF_THREADS`` if set, else the number of CPUs."""
+    text = os.environ.get("TP_NUM_OF_THREADS", "").strip()
+    if not text:
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"TP_NUM_OF_THREADS must be a positive whole number, not {text!r}")
+    if value < 1:
+        raise UsageError(f"TP_NUM_OF_THREADS must be at least 1, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="statsd",
+        description="Serve statistics of the BRFSS nutrition, physical activity and "
+                    "obesity CSV over an asynchronous JSON job API.",
+        epilog="Environment: TP_NUM_OF_THREADS sets the number of worker threads "
+               "(overridden by --threads). Stop with Ctrl-C, SIGTERM or "
+               "GET /api/graceful_shutdown: queued jobs finish, then it exits 0.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on (0: any free port)")
+    parser.add_argument("--data", default=DEFAULT_DATA, help="the BRFSS CSV file to serve")
+    parser.add_argument("--results", default="results",
+                        help="directory of job results (kept across restarts)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="worker threads (default: TP_NUM_OF_THREADS, else the CPU count)")
+    parser.add_argument("--log-file", default="webserver.log",
+                        help="rotating log file ('' for none)")
+    parser.add_argument("--max-queue", type=positive_int, default=10000,
+                        help="jobs that may wait in the queue; past it a POST gets 503")
+    parser.add_argument("--timeout", type=positive_float, default=10.0,
+                        help="seconds a connection may stay silent before it is closed")
+    parser.add_argument("--max-connections", type=positive_int, default=256,
+                        help="connections served at once; past it new ones get 503")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--version", action="version", version=f"statsd {__version__}")
+    return parser
+
+
+def resolve_data(path: str) -> str:
+    """The default data file is found from the project too, whatever the directory."""
+    if path == DEFAULT_DATA and not os.path.exists(path):
+        bundled = os.path.join(PROJECT_ROOT, DEFAULT_DATA)
+        if os.path.exists(bundled):
+            return bundled
+    return path
+
+
+class ConsoleProgress:
+    """Rows and percent of the file read, on one stderr line, for large files."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, rows: int, done: int, total: int) -> None:
+        if not self.enabled or total < 8 * 1024 * 1024:
+            return
+        percent = 100.0 * min(done, total) / total
+        sys.stderr.write(f"\rstatsd: loading: {rows:,} rows, {percent:5.1f}% of the file")
+        sys.stderr.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return serve(args)
+    except (UsageError, DataError) as error:
+        print(f"statsd: error: {error}", file=sys.stderr)
+        log.error("%s", error)
+        return 2
+    finally:
+        logging.shutdown()
+
+
+def serve(args: argparse.Namespace) -> int:
+    threads = args.threads or default_threads()
+    say = (lambda text: None) if args.quiet else (lambda text: print(f"statsd: {text}", flush=True))
+    try:
+        listener = logs.configure(args.log_file or None)
+    except OSError as error:
+        raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
+    try:
+        return _serve(args, threads, say)
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def _serve(args: argparse.Namespace, threads: int, say) -> int:
+    progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        dataset = load_csv(resolve_data(args.data), progress)
+    finally:
+        progress.finish()
+    log.info("%s", dataset.summary())
+    say(dataset.summary())
+
+    try:
+        store = ResultStore(args.results)
+    except OSError as error:
+        raise UsageError(f"cannot use results directory {args.results}: {error.strerror or error}")
+    jobs = JobManager(store, lambda endpoint, question, state: compute(dataset, endpoint, question, state),
+                      workers=threads, max_queue=args.max_queue)
+    recovered = jobs.recover(lambda request: _validate_journal(dataset, request))
+    if any(recovered.values()):
+        text = "results/ holds " + ", ".join(f"{count} {what}" for what, count in recovered.items())
+        log.info("%s", text)
+        say(text)
+
+    try:
+        server = StatsServer((args.host, args.port), dataset, jobs,
+                             request_timeout=args.timeout, max_connections=args.max_connections)
+    except OSError as error:
+        print(f"statsd: error: cannot listen on {args.host}:{args.port}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, error)
+        jobs.close()
+        return 1
+    jobs.start()
+    _install_signal_handlers(server)
+    log.info("serving on %s with %d worker threads, results in %s", server.url, threads, store.directory)
+    say(f"serving on {server.url} with {threads} worker threads (Ctrl-C to stop)")
+    started = time.monotonic()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    log.info("stopped after %.1f s", time.monotonic() - started)
+    say("stopped")
+    return 0
+
+
+def _validate_journal(dataset: Dataset, request: dict):
+    """Check a journalled request again, against the data loaded now."""
+    endpoint = request.get("endpoint")
+    statistic = STATISTICS.get(endpoint)
+    if statistic is None:
+        raise BadRequest(f"unknown endpoint {endpoint!r}")
+    question, state = check_request(dataset, statistic, request)
+    return endpoint, question, state
+
+
+def _install_signal_handlers(server: StatsServer) -> None:
+    def on_signal(number, frame) -> None:
+        name = signal.Signals(number).name
+        if server.shutting_down and number == signal.SIGINT:
+            log.warning("second SIGINT: exiting without waiting for jobs")
+            os._exit(130)
+        server.begin_shutdown(name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

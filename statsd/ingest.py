@@ -1,0 +1,278 @@
+"""Read the BRFSS CSV into a Dataset: nested dicts question -> location -> groups.
+
+Why: every statistic of the API is an arithmetic mean over a slice of one
+question's rows (a location, a stratification group, a year).  Summing each
+slice once, while the file is read, makes a job cost O(locations) instead of a
+rescan of the rows, and keeps memory proportional to the number of distinct
+groups, not to the number of rows.
+
+The loader uses only the ``csv`` module.  It accepts the public file as it is
+published (with or without a leading unnamed index column, with or without a
+UTF-8 byte order mark, CRLF line ends, quoted fields with commas) and skips
+rows it cannot use, counting them by reason so the caller can log why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections import Counter
+from itertools import islice
+from operator import itemgetter
+from typing import Callable, Dict, List, Optional, Tuple
+
+QUESTION = "Question"
+LOCATION = "LocationDesc"
+VALUE = "Data_Value"
+CATEGORY = "StratificationCategory1"
+STRATIFICATION = "Stratification1"
+YEAR = "YearStart"
+
+#: The columns statsd reads; every other column is carried past untouched.
+REQUIRED_COLUMNS: Tuple[str, ...] = (QUESTION, LOCATION, VALUE, CATEGORY, STRATIFICATION, YEAR)
+
+#: Rows are read in chunks of this size between two progress reports.
+CHUNK_ROWS = 65536
+
+#: ``progress(rows_read, bytes_read, bytes_total)``, called between chunks.
+ProgressCallback = Callable[[int, int, int], None]
+
+Group = Tuple[str, str]  # (StratificationCategory1, Stratification1)
+
+
+class DataError(Exception):
+    """The data file cannot be served.
+
+    ``str()`` of the exception is one line naming the file, the line when there
+    is one, and the problem, ready to be printed to a user.
+    """
+
+
+class Accumulator:
+    """A running sum and count of ``Data_Value``; ``mean`` is their quotient."""
+
+    __slots__ = ("total", "count")
+
+    def __init__(self, total: float = 0.0, count: int = 0) -> None:
+        self.total = total
+        self.count = count
+
+    def add(self, total: float, count: int) -> None:
+        self.total += total
+        self.count += count
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+    def __repr__(self) -> str:
+        return f"Accumulator(total={self.total!r}, count={self.count!r})"
+
+
+class LocationData:
+    """All of one question's values for one location, summed by slice."""
+
+    __slots__ = ("overall", "groups", "years")
+
+    def __init__(self) -> None:
+        self.overall = Accumulator()
+        #: (category, stratification) -> sums over every year
+        self.groups: Dict[Group, Accumulator] = {}
+        #: YearStart -> sums over every stratification
+        self.years: Dict[int, Accumulator] = {}
+
+
+class QuestionData:
+    """All of one question's values: overall, and per location."""
+
+    __slots__ = ("question", "overall", "locations")
+
+    def __init__(self, question: str) -> None:
+        self.question = question
+        self.overall = Accumulator()
+        self.locations: Dict[str, LocationData] = {}
+
+
+class Dataset:
+    """What statsd serves: per question, per location, the sums of every slice.
+
+    ``questions`` maps the exact question text to its :class:`QuestionData`.
+    ``empty_questions`` names questions that appear in the file only on rows
+    without a ``Data_Value``, so that a request for them can be told so.
+    """
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        self.questions: Dict[str, QuestionData] = {}
+        self.empty_questions: set = set()
+        self.rows_read = 0
+        self.rows_loaded = 0
+        self.skipped: Counter = Counter()
+        #: reason -> first line number where it happened
+        self.first_skipped_line: Dict[str, int] = {}
+        self.load_seconds = 0.0
+
+    @property
+    def locations(self) -> List[str]:
+        """Every location that has a value for some question, sorted."""
+        names = set()
+        for data in self.questions.values():
+            names.update(data.locations)
+        return sorted(names)
+
+    def summary(self) -> str:
+        """One line for the console and the log: what was loaded, how fast."""
+        line = (
+            f"loaded {self.rows_loaded:,} rows from {self.source} "
+            f"({len(self.questions)} questions, {len(self.locations)} locations) "
+            f"in {self.load_seconds:.2f} s"
+        )
+        if self.skipped:
+            reasons = ", ".join(
+                f"{count:,} {reason}" + (
+                    f" (first at line {self.first_skipped_line[reason]})"
+                    if reason in self.first_skipped_line else "")
+                for reason, count in sorted(self.skipped.items())
+            )
+            line += f"; skipped {reasons}"
+        return line
+
+
+def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
+    """Read the CSV at ``path`` into a :class:`Dataset`.
+
+    Raises :class:`DataError` (never another exception) when the file is
+    missing, unreadable, not UTF-8, lacks a required column, or holds no row
+    with a value.
+    """
+    started = time.perf_counter()
+    try:
+        binary = open(path, "rb")
+    except OSError as error:
+        raise DataError(f"{path}: cannot open: {error.strerror or error}") from None
+    with binary:
+        try:
+            total_bytes = os.fstat(binary.fileno()).st_size
+        except OSError:
+            total_bytes = 0
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        try:
+            dataset = _read(path, reader, binary, total_bytes, progress)
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{path}: line {reader.line_num + 1}: not UTF-8 text ({error.reason})"
+            ) from None
+        except csv.Error as error:
+            raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({error})") from None
+        except OSError as error:
+            raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
+    dataset.load_seconds = time.perf_counter() - started
+    return dataset
+
+
+def _read(path: str, reader, binary, total_bytes: int,
+          progress: Optional[ProgressCallback]) -> Dataset:
+    header = next(reader, None)
+    if not header:
+        raise DataError(f"{path}: line 1: empty file, expected a header row")
+    columns = {name.strip(): index for index, name in enumerate(header)}
+    for name in REQUIRED_COLUMNS:
+        if name not in columns:
+            raise DataError(f"{path}: line 1: missing column {name!r}")
+    width = len(header)
+    value_at = columns[VALUE]
+    question_at = columns[QUESTION]
+    key_of = itemgetter(columns[QUESTION], columns[LOCATION], columns[CATEGORY],
+                        columns[STRATIFICATION], columns[YEAR])
+
+    # The hot loop: one dict entry [sum, count] per distinct
+    # (question, location, category, stratification, year).
+    cells: Dict[tuple, list] = {}
+    dataset = Dataset(path)
+    skipped = dataset.skipped
+    rows_read = 0
+    while True:
+        before = rows_read
+        for row in islice(reader, CHUNK_ROWS):
+            rows_read += 1
+            if len(row) != width:
+                if row:  # a blank line is not worth a word
+                    _skip(dataset, "rows with a wrong number of fields", reader.line_num)
+                continue
+            text = row[value_at]
+            if not text:
+                if row[question_at] not in dataset.questions:
+                    dataset.empty_questions.add(row[question_at])
+                skipped["rows without a Data_Value"] += 1
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                _skip(dataset, "rows with a non-numeric Data_Value", reader.line_num)
+                continue
+            if value - value != 0.0:  # nan or infinity
+                _skip(dataset, "rows with a non-finite Data_Value", reader.line_num)
+                continue
+            key = key_of(row)
+            cell = cells.get(key)
+            if cell is None:
+                cells[key] = [value, 1]
+            else:
+                cell[0] += value
+                cell[1] += 1
+        if rows_read == before:
+            break
+        if progress is not None:
+            progress(rows_read, binary.tell(), total_bytes)
+
+    dataset.rows_read = rows_read
+    _build(dataset, cells)
+    dataset.empty_questions.difference_update(dataset.questions)
+    if not dataset.questions:
+        raise DataError(f"{path}: no row has a {VALUE} ({rows_read:,} data rows read)")
+    return dataset
+
+
+def _skip(dataset: Dataset, reason: str, line: int) -> None:
+    """Count a skipped row under ``reason``, remembering the first line number."""
+    dataset.skipped[reason] += 1
+    dataset.first_skipped_line.setdefault(reason, line)
+
+
+def _build(dataset: Dataset, cells: Dict[tuple, list]) -> None:
+    """Fold the per-cell sums into the question -> location -> slice hierarchy."""
+    questions = dataset.questions
+    loaded = 0
+    for (question, location, category, stratification, year), (total, count) in cells.items():
+        loaded += count
+        data = questions.get(question)
+        if data is None:
+            data = questions[question] = QuestionData(question)
+        data.overall.add(total, count)
+        place = data.locations.get(location)
+        if place is None:
+            place = data.locations[location] = LocationData()
+        place.overall.add(total, count)
+        group = (category, stratification)
+        accumulator = place.groups.get(group)
+        if accumulator is None:
+            accumulator = place.groups[group] = Accumulator()
+        accumulator.add(total, count)
+        year_number = _year(year)
+        if year_number is not None:
+            accumulator = place.years.get(year_number)
+            if accumulator is None:
+                accumulator = place.years[year_number] = Accumulator()
+            accumulator.add(total, count)
+    dataset.rows_loaded = loaded
+
+
+def _year(text: str) -> Optional[int]:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+

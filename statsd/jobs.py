@@ -1,0 +1,421 @@
+"""Jobs: a bounded queue, the worker threads, and the on-disk result store.
+
+Why: the API answers a data request at once with a job id and computes the
+result in the background.  The path of a job is short and fully on disk:
+
+    submit -> journal ``<id>.pending`` -> JobQueue -> worker -> compute
+           -> ``.<id>.json.tmp`` -> os.replace -> ``<id>.json`` -> done
+
+* The queue is a deque guarded by one ``threading.Condition`` (the way
+  ``queue.Queue`` is built), with a bound so that a flood of requests gets
+  503 instead of memory without limit.
+* A result is written to a temporary file and renamed over its final name,
+  so a reader sees either no result or all of it, even after SIGKILL.
+* Every accepted job is journalled before its id is returned; on restart the
+  journal is replayed, so an accepted job survives a crash, and ids continue
+  after the highest one ever handed out, so none is handed out twice.
+* Done results live on disk, not in memory: memory holds only the jobs in
+  flight and the few that failed.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import re
+import threading
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+log = logging.getLogger("statsd.jobs")
+
+RUNNING = "running"
+DONE = "done"
+ERROR = "error"
+EXPIRED = "expired"
+
+#: The only form of job id there is: ``job_id_`` and a positive number.
+JOB_ID = re.compile(r"job_id_([1-9][0-9]{0,17})")
+
+_RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error|pending)")
+
+
+def job_name(number: int) -> str:
+    return f"job_id_{number}"
+
+
+def parse_job_id(text: str) -> Optional[int]:
+    """The number of a job id such as ``job_id_7``, or None for anything else."""
+    match = JOB_ID.fullmatch(text)
+    return int(match.group(1)) if match else None
+
+
+class Job:
+    """One accepted request: what to compute, and an event set when it ends."""
+
+    __slots__ = ("number", "endpoint", "question", "state", "finished")
+
+    def __init__(self, number: int, endpoint: str, question: str, state: Optional[str]) -> None:
+        self.number = number
+        self.endpoint = endpoint
+        self.question = question
+        self.state = state
+        self.finished = threading.Event()
+
+    @property
+    def id(self) -> str:
+        return job_name(self.number)
+
+    def request(self) -> dict:
+        """The request as journalled, enough to run the job again."""
+        body = {"endpoint": self.endpoint, "question": self.question}
+        if self.state is not None:
+            body["state"] = self.state
+        return body
+
+
+class QueueFull(Exception):
+    """The queue holds as many jobs as it may; try again later."""
+
+
+class QueueClosed(Exception):
+    """The queue takes no more jobs: the server is shutting down."""
+
+
+class JobQueue:
+    """A FIFO of jobs for the workers, bounded, closable, one Condition.
+
+    ``put`` never blocks (a full queue raises :class:`QueueFull`); ``get``
+    blocks until there is a job, and returns None once the queue is closed and
+    empty, which is how a worker learns to stop.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: collections.deque = collections.deque()
+        self._condition = threading.Condition(threading.Lock())
+        self._closed = False
+
+    def put(self, job: Job, force: bool = False) -> None:
+        """Append ``job``; ``force`` ignores the bound (for jobs already accepted)."""
+        with self._condition:
+            if self._closed:
+                raise QueueClosed()
+            if len(self._items) >= self.maxsize and not force:
+                raise QueueFull()
+            self._items.append(job)
+            self._condition.notify()
+
+    def get(self) -> Optional[Job]:
+        with self._condition:
+            while not self._items:
+                if self._closed:
+                    return None
+                self._condition.wait()
+            return self._items.popleft()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ResultStore:
+    """The ``results/`` directory: results, failures and the journal.
+
+    File names are built from job numbers only, never from client text, so
+    no request can reach a file outside the directory.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+
+    def path(self, number: int, kind: str = "json") -> str:
+        return os.path.join(self.directory, f"{job_name(number)}.{kind}")
+
+    def write(self, number: int, kind: str, payload: bytes) -> None:
+        """Write ``<id>.<kind>`` atomically: temporary file, then rename."""
+        final = self.path(number, kind)
+        temporary = os.path.join(self.directory, f".{job_name(number)}.{kind}.tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(payload)
+            os.replace(temporary, final)
+        except BaseException:
+            _remove(temporary)
+            raise
+
+    def read(self, number: int, kind: str = "json") -> bytes:
+        with open(self.path(number, kind), "rb") as handle:
+            return handle.read()
+
+    def remove(self, number: int, kind: str) -> None:
+        _remove(self.path(number, kind))
+
+    def scan(self) -> Tuple[Dict[int, Set[str]], int]:
+        """List what a previous run left: ``{number: {kinds}}``, and temp files removed."""
+        found: Dict[int, Set[str]] = {}
+        removed = 0
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(".tmp"):
+                    _remove(entry.path)
+                    removed += 1
+                    continue
+                match = _RESULT_FILE.fullmatch(name)
+                if match:
+                    found.setdefault(int(match.group(1)), set()).add(match.group(2))
+        return found, removed
+
+    def created(self, number: int) -> Optional[float]:
+        try:
+            return os.stat(self.path(number)).st_mtime
+        except OSError:
+            return None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+Compute = Callable[[str, str, Optional[str]], object]
+
+
+class JobManager:
+    """Hands out job ids, queues jobs, runs the workers, answers for states.
+
+    ``compute(endpoint, question, state)`` returns the data of a result; it
+    runs on a worker thread.  A job's state is: running while queued or
+    computed, then done (a file ``<id>.json``) or error (a reason, kept in
+    memory and in ``<id>.error``).
+    """
+
+    def __init__(self, store: ResultStore, compute: Compute, *, workers: int,
+                 max_queue: int = 10000, result_wait: float = 0.1) -> None:
+        self.store = store
+        self._compute = compute
+        self._queue = JobQueue(max_queue)
+        self._lock = threading.Lock()
+        self._active: Dict[int, Job] = {}
+        self._failed: Dict[int, str] = {}
+        self._missing: Set[int] = set()
+        self._next = 1
+        self._result_wait = result_wait
+        self._worker_count = workers
+        self._workers: List[threading.Thread] = []
+        self._idle = threading.Condition(self._lock)
+
+    # -- start and stop ---------------------------------------------------
+
+    def recover(self, validate: Callable[[dict], Tuple[str, str, Optional[str]]]) -> dict:
+        """Take over what a previous run left in the result store.
+
+        Old results answer done, old failures error; journalled jobs that did
+        not finish are checked again with ``validate`` and queued; ids go on
+        after the highest one found.  Returns counts for the start-up log.
+        """
+        found, temporary = self.store.scan()
+        counts = {"done": 0, "error": 0, "requeued": 0, "temporary files removed": temporary}
+        highest = max(found, default=0)
+        replay: List[Job] = []
+        for number in sorted(found):
+            kinds = found[number]
+            if "json" in kinds:
+                counts["done"] += 1
+                if "pending" in kinds:
+                    self.store.remove(number, "pending")
+            elif "error" in kinds:
+                counts["error"] += 1
+                self._failed[number] = self._read_reason(number)
+                if "pending" in kinds:
+                    self.store.remove(number, "pending")
+            else:
+                try:
+                    request = json.loads(self.store.read(number, "pending"))
+                    endpoint, question, state = validate(request)
+                except Exception as error:  # a damaged or now invalid journal entry
+                    reason = f"could not be resumed after a restart: {error}"
+                    self._failed[number] = reason
+                    counts["error"] += 1
+                    log.warning("%s %s", job_name(number), reason)
+                    continue
+                replay.append(Job(number, endpoint, question, state))
+        for number in range(1, highest + 1):
+            if number not in found:
+                self._missing.add(number)
+        self._next = highest + 1
+        for job in replay:
+            self._active[job.number] = job
+            self._queue.put(job, force=True)
+            counts["requeued"] += 1
+        return counts
+
+    def _read_reason(self, number: int) -> str:
+        try:
+            return json.loads(self.store.read(number, "error"))["reason"]
+        except Exception:
+            return "failed in an earlier run"
+
+    def start(self) -> None:
+        for index in range(self._worker_count):
+            thread = threading.Thread(target=self._work, name=f"statsd-worker-{index + 1}")
+            thread.start()
+            self._workers.append(thread)
+
+    def close(self) -> None:
+        """Take no more jobs; the workers finish the queued ones and stop."""
+        self._queue.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._queue.closed
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the workers to stop; True when they all have."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._workers:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        return not any(thread.is_alive() for thread in self._workers)
+
+    # -- submitting ---------------------------------------------------------
+
+    def submit(self, endpoint: str, question: str, state: Optional[str]) -> str:
+        """Accept a job and return its id; raises QueueFull or QueueClosed."""
+        with self._lock:
+            job = Job(self._next, endpoint, question, state)
+            journalled = self._journal(job)
+            try:
+                self._queue.put(job)
+            except (QueueFull, QueueClosed):
+                if journalled:
+                    self.store.remove(job.number, "pending")
+                raise
+            self._next += 1
+            self._active[job.number] = job
+        log.info("%s queued %s", job.id, endpoint)
+        return job.id
+
+    def _journal(self, job: Job) -> bool:
+        """Record the job on disk so that it survives a crash; False if it could not be."""
+        try:
+            self.store.write(job.number, "pending", json.dumps(job.request()).encode())
+            return True
+        except OSError as error:
+            # The job still runs; only its survival of a crash is lost.
+            log.warning("%s not journalled: %s", job.id, error.strerror or error)
+            return False
+
+    # -- the workers --------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        log.info("%s running", job.id)
+        reason = None
+        try:
+            data = self._compute(job.endpoint, job.question, job.state)
+            payload = json.dumps(data, allow_nan=False).encode()
+            self.store.write(job.number, "json", payload)
+        except OSError as error:
+            reason = f"result could not be written: {error.strerror or error}"
+        except Exception as error:  # a bug in a statistic must not kill the worker
+            log.exception("%s failed", job.id)
+            reason = f"computation failed: {type(error).__name__}: {error}"
+        if reason is not None:
+            try:
+                self.store.write(job.number, "error",
+                                 json.dumps({"status": ERROR, "reason": reason}).encode())
+            except OSError:
+                pass
+        self.store.remove(job.number, "pending")
+        with self._lock:
+            if reason is not None:
+                self._failed[job.number] = reason
+            del self._active[job.number]
+            if not self._active:
+                self._idle.notify_all()
+        job.finished.set()
+        if reason is None:
+            log.info("%s done", job.id)
+        else:
+            log.error("%s error: %s", job.id, reason)
+
+    # -- answering ----------------------------------------------------------
+
+    def result(self, job_id: str) -> Tuple[str, object]:
+        """``(state, payload)`` for a job id.
+
+        state is one of running, done (payload: the result as JSON bytes),
+        error (payload: the reason), expired, or "" for no such job.  A job
+        still running gets a short wait, so that a client polling right after
+        submitting usually finds it done.
+        """
+        number = parse_job_id(job_id)
+        if number is None or number >= self._next:
+            return "", None
+        job = self._active.get(number)
+        if job is not None:
+            if not job.finished.wait(self._result_wait):
+                return RUNNING, None
+        reason = self._failed.get(number)
+        if reason is not None:
+            return ERROR, reason
+        try:
+            return DONE, self.store.read(number)
+        except FileNotFoundError:
+            if number in self._missing:
+                return EXPIRED, None
+            return ERROR, "result file is missing from the results directory"
+        except OSError as error:
+            return ERROR, f"result could not be read: {error.strerror or error}"
+
+    def states(self) -> Iterator[Tuple[str, str]]:
+        """``(job_id, state)`` for every job ever accepted, in job order."""
+        with self._lock:
+            last = self._next
+            active = set(self._active)
+            failed = set(self._failed)
+            missing = set(self._missing)
+        for number in range(1, last):
+            if number in active:
+                state = RUNNING
+            elif number in failed:
+                state = ERROR
+            elif number in missing:
+                state = EXPIRED
+            else:
+                state = DONE
+            yield job_name(number), state
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        return len(self._active)
+
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout)
+
+    def expire(self, number: int) -> None:
+        """Forget a done result whose file was deleted on purpose."""
+        with self._lock:
+            self._missing.add(number)

@@ -1,0 +1,393 @@
+"""The HTTP side: the server class, its request handler, and the one route table.
+
+Why: ``http.server`` is the standard library's HTTP server, but its defaults
+suit a toy, not an API under load (see the traps in the README).  This
+module keeps its parsing and threading and changes what matters:
+
+* HTTP/1.1 keep-alive, every response written in one ``send``, Nagle off;
+* a listen backlog of 1024, a bound on connection threads, a timeout on every
+  read, so that neither a burst nor a silent client can take the server down;
+* JSON for every answer, errors included (``send_error`` answers in HTML);
+* one route table, ``ROUTES``, from path to the handler method that serves it.
+
+The handler validates; the work itself is queued to :mod:`statsd.jobs`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from urllib.parse import parse_qs
+
+from . import __version__
+from .ingest import Dataset
+from .jobs import DONE, ERROR, EXPIRED, RUNNING, JobManager, QueueClosed, QueueFull
+from .stats import STATISTICS, BadRequest, check_request
+
+log = logging.getLogger("statsd.http")
+
+JSON_TYPE = "application/json"
+
+#: Largest request body read, in bytes; a larger one is answered 413 unread.
+MAX_BODY = 64 * 1024
+
+
+class Response(NamedTuple):
+    """What a route answers: status, body bytes, and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: Sequence[Tuple[str, str]] = ()
+
+
+class Problem(Exception):
+    """Raised by a route to answer ``{"status": "error", "reason": ...}``."""
+
+    def __init__(self, status: int, reason: str,
+                 headers: Sequence[Tuple[str, str]] = (), close: bool = False) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.close = close
+
+
+def json_response(data: object, status: int = 200, headers: Sequence[Tuple[str, str]] = ()) -> Response:
+    return Response(status, json.dumps(data).encode(), JSON_TYPE, headers)
+
+
+def error_body(reason: str) -> bytes:
+    return json.dumps({"status": "error", "reason": reason}).encode()
+
+
+class Route(NamedTuple):
+    """A path's allowed methods and the handler method serving it.
+
+    ``endpoint(handler, argument)`` returns a :class:`Response`; ``argument``
+    is fixed here for exact paths and is the rest of the path for prefixes.
+    """
+
+    methods: Tuple[str, ...]
+    endpoint: Callable[["StatsRequestHandler", str], Response]
+    argument: str = ""
+    summary: str = ""
+
+
+class StatsServer(ThreadingHTTPServer):
+    """A ``ThreadingHTTPServer`` that owns the dataset and the job manager.
+
+    Connection threads are bounded by ``max_connections``: past it, accepting
+    waits a moment for a thread to finish and then refuses with 503, instead
+    of starting threads without limit.  ``begin_shutdown`` stops new jobs and
+    stops the server once the queued ones are done.
+    """
+
+    request_queue_size = 1024
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: Tuple[str, int], dataset: Dataset, jobs: JobManager, *,
+                 request_timeout: float = 10.0, max_connections: int = 256,
+                 shutdown_linger: float = 0.3) -> None:
+        self.dataset = dataset
+        self.jobs = jobs
+        self.request_timeout = request_timeout
+        self.shutdown_linger = shutdown_linger
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._shutdown_started = threading.Event()
+        self.stopped = threading.Event()
+        super().__init__(address, StatsRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- bounded connection threads ----------------------------------------
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(timeout=1.0):
+            log.warning("%s refused: %d connections already open",
+                        client_address[0], self.max_connections)
+            _refuse(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        log.exception("unexpected error on the connection from %s", client_address[0])
+
+    # -- shutdown ------------------------------------------------------------
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown_started.is_set()
+
+    def begin_shutdown(self, why: str) -> None:
+        """Refuse new jobs, let the queued ones finish, then stop serving.
+
+        Safe to call from any thread and from a signal handler, any number of
+        times; it never blocks.
+        """
+        if self._shutdown_started.is_set():
+            return
+        self._shutdown_started.set()
+        log.info("shutdown requested (%s): %d jobs to finish", why, self.jobs.pending())
+        self.jobs.close()
+        threading.Thread(target=self._finish, name="statsd-shutdown", daemon=True).start()
+
+    def _finish(self) -> None:
+        self.jobs.join()
+        log.info("all jobs finished; stopping the server")
+        time.sleep(self.shutdown_linger)  # let answers in flight reach their clients
+        self.shutdown()
+        self.stopped.set()
+
+
+def _refuse(request: socket.socket) -> None:
+    body = error_body("too many open connections, retry later")
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON_TYPE}\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+    try:
+        request.sendall(head.encode("latin-1") + body)
+    except OSError:
+        pass
+
+
+_date_cache = [0, ""]
+
+
+def _http_date() -> str:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True)]
+    return _date_cache[1]
+
+
+class StatsRequestHandler(BaseHTTPRequestHandler):
+    """Parses a request, finds its route, answers in JSON, logs one line."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = f"statsd/{__version__}"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: StatsServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout
+        super().setup()
+
+    # Every method goes through the route table; unknown methods get 501 from
+    # http.server itself (through send_error below, so in JSON).
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _dispatch(self) -> None:
+        path, _, self.query = self.path.partition("?")
+        self.params = ""  # what the log line shows of the request
+        try:
+            route, argument = find_route(path)
+            if route is None:
+                raise Problem(404, f"no such endpoint: {path}")
+            method = "GET" if self.command == "HEAD" else self.command
+            if method not in route.methods:
+                raise Problem(405, f"method {self.command} not allowed on {path}",
+                              headers=[("Allow", ", ".join(route.methods))])
+            response = route.endpoint(self, argument or route.argument)
+        except Problem as problem:
+            if problem.close:
+                self.close_connection = True
+            response = Response(problem.status, error_body(problem.reason), JSON_TYPE,
+                                problem.headers)
+            self._send(response)
+            log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, path,
+                        problem.status, problem.reason, self._params_for_log())
+            return
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+            self._send(Response(408, error_body("timed out reading the request body")))
+            log.warning('%s "%s %s" 408 timed out reading the request body',
+                        self.client_address[0], self.command, path)
+            return
+        except Exception:
+            self.close_connection = True
+            log.exception('%s "%s %s" 500 internal error%s', self.client_address[0],
+                          self.command, path, self._params_for_log())
+            self._send(Response(500, error_body("internal server error")))
+            return
+        self._send(response)
+        log.info('%s "%s %s" %d%s', self.client_address[0], self.command, path,
+                 response.status, self._params_for_log())
+
+    def _params_for_log(self) -> str:
+        params = self.params or self.query
+        return f" {params[:300]}" if params else ""
+
+    def _send(self, response: Response) -> None:
+        """Write status line, headers and body in one ``send``."""
+        status = response.status
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        lines = [
+            f"{self.protocol_version} {status} {phrase}\r\n"
+            f"Server: {self.server_version}\r\n"
+            f"Date: {_http_date()}\r\n"
+            f"Content-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\n"
+        ]
+        for name, value in response.headers:
+            lines.append(f"{name}: {value}\r\n")
+        if self.close_connection:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        try:
+            self.wfile.write(head if self.command == "HEAD" else head + response.body)
+        except OSError:
+            self.close_connection = True
+
+    # -- http.server hooks, in JSON and in our log ------------------------
+
+    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+        """Protocol errors found by http.server (bad request line, 414, 501...)."""
+        reason = message or HTTPStatus(code).phrase
+        self.close_connection = True
+        self._send(Response(code, error_body(reason)))
+        log.warning('%s "%s" %d %s', self.client_address[0],
+                    (self.requestline or "")[:200], code, reason)
+
+    def log_message(self, format: str, *args) -> None:
+        log.info("%s %s", self.client_address[0], format % args)
+
+    def log_error(self, format: str, *args) -> None:
+        log.warning("%s %s", self.client_address[0], format % args)
+
+    def log_request(self, code="-", size="-") -> None:
+        pass  # _dispatch logs one line per request, with its parameters
+
+    # -- reading the body ----------------------------------------------------
+
+    def read_json(self) -> object:
+        """The request body parsed as JSON; any problem is a :class:`Problem`."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise Problem(411, "chunked bodies are not supported; send Content-Length",
+                          close=True)
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            raise Problem(411, "missing Content-Length header; the body must be a JSON object")
+        try:
+            length = int(length_text)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            raise Problem(400, f"invalid Content-Length {length_text[:40]!r}", close=True)
+        if length > MAX_BODY:
+            raise Problem(413, f"request body of {length} bytes is over the limit of {MAX_BODY}",
+                          close=True)
+        raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            raise Problem(400, "request body shorter than its Content-Length", close=True)
+        self.params = raw[:300].decode("utf-8", "replace")
+        if not raw.strip():
+            raise Problem(400, "empty request body; expected a JSON object")
+        try:
+            return json.loads(raw)
+        except ValueError as error:
+            raise Problem(400, f"request body is not valid JSON: {error}")
+
+    # -- the endpoints -------------------------------------------------------
+
+    def submit_job(self, endpoint: str) -> Response:
+        body = self.read_json()
+        server = self.server
+        if server.shutting_down:
+            raise Problem(503, "shutting down")
+        try:
+            question, state = check_request(server.dataset, STATISTICS[endpoint], body)
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
+        try:
+            job_id = server.jobs.submit(endpoint, question, state)
+        except QueueClosed:
+            raise Problem(503, "shutting down")
+        except QueueFull:
+            raise Problem(503, "too many jobs queued, retry later", headers=[("Retry-After", "1")])
+        self.params = f"{self.params} -> {job_id}"
+        return json_response({"job_id": job_id})
+
+    def get_results(self, job_id: str) -> Response:
+        state, payload = self.server.jobs.result(job_id)
+        if state == DONE:
+            return Response(200, b'{"status": "done", "data": ' + payload + b"}")
+        if state == RUNNING:
+            return json_response({"status": RUNNING})
+        if state == ERROR:
+            return json_response({"status": ERROR, "reason": payload})
+        if state == EXPIRED:
+            raise Problem(410, "result expired")
+        raise Problem(404, "Invalid job_id")
+
+    def list_jobs(self, _: str) -> Response:
+        return json_response({"status": "done",
+                              "data": [{job_id: state} for job_id, state in self.server.jobs.states()]})
+
+    def num_jobs(self, _: str) -> Response:
+        return json_response({"num_jobs": self.server.jobs.pending()})
+
+    def graceful_shutdown(self, _: str) -> Response:
+        self.server.begin_shutdown(f"{self.command} /api/graceful_shutdown from {self.client_address[0]}")
+        status = "done" if self.server.jobs.pending() == 0 else "shutting down"
+        return json_response({"status": status})
+
+
+#: Exact paths.  Every data endpoint of stats.STATISTICS is a POST that queues a job.
+ROUTES: Dict[str, Route] = {
+    **{f"/api/{name}": Route(("POST",), StatsRequestHandler.submit_job, name, statistic.summary)
+       for name, statistic in STATISTICS.items()},
+    "/api/jobs": Route(("GET",), StatsRequestHandler.list_jobs,
+                       summary="every job id and its state, in job order"),
+    "/api/num_jobs": Route(("GET",), StatsRequestHandler.num_jobs,
+                           summary="number of jobs queued or running"),
+    "/api/graceful_shutdown": Route(("GET", "POST"), StatsRequestHandler.graceful_shutdown,
+                                    summary="finish queued jobs, refuse new ones, then exit"),
+}
+
+#: Paths that end in a parameter: prefix -> route; the rest of the path is the argument.
+PREFIX_ROUTES: Dict[str, Route] = {
+    "/api/get_results/": Route(("GET",), StatsRequestHandler.get_results,
+                               summary="state and result of a job"),
+}
+
+
+def find_route(path: str) -> Tuple[Optional[Route], str]:
+    """The route serving ``path`` and its path argument, or ``(None, "")``."""
+    route = ROUTES.get(path)
+    if route is not None:
+        return route, ""
+    for prefix, route in PREFIX_ROUTES.items():
+        if path.startswith(prefix):
+            return route, path[len(prefix):]
+    return None, ""

@@ -1,0 +1,229 @@
+"""Test support: run the real server as a subprocess and talk HTTP to it.
+
+Every end-to-end test goes through :class:`ServerProcess`: it starts
+``python3 -m statsd`` on a free port (``--port 0``, the port is read from the
+server's start-up line) in a temporary directory, and stops it by PID.
+:class:`Client` is a small keep-alive ``http.client`` wrapper that polls
+``get_results`` the way the original checker did (every 0.2 s, with a deadline).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
+#: A copy of shared/conformance: 108 requests with results computed independently of statsd.
+CONFORMANCE = os.path.join(PROJECT, "tests", "conformance")
+
+OBESITY = "Percent of adults aged 18 years and older who have obesity"
+
+
+class ServerProcess:
+    """``python3 -m statsd`` on 127.0.0.1, a free port, in its own directory.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.  The
+    directory (``self.directory``) holds ``results/`` and ``webserver.log`` and
+    is removed at the end unless ``keep_directory`` (for restart tests, pass the
+    same ``directory`` to a second ServerProcess).
+    """
+
+    def __init__(self, *args: str, data: str = SAMPLE_CSV, directory: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None, keep_directory: bool = False) -> None:
+        self.args = list(args)
+        self.data = data
+        self.owns_directory = directory is None and not keep_directory
+        self.directory = directory or tempfile.mkdtemp(prefix="statsd-test-")
+        self.env = env or {}
+        self.process: Optional[subprocess.Popen] = None
+        self.port = 0
+        self.output = ""
+
+    @property
+    def results(self) -> str:
+        return os.path.join(self.directory, "results")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.directory, "webserver.log")
+
+    def start(self, timeout: float = 15.0) -> "ServerProcess":
+        env = dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1", **self.env)
+        command = [sys.executable, "-m", "statsd", "--host", "127.0.0.1", "--port", "0",
+                   "--data", self.data, *self.args]
+        self.process = subprocess.Popen(
+            command, cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        lines = []
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                return self
+        self.output = "".join(lines)
+        self.kill()
+        raise RuntimeError(f"statsd did not start: {self.output}")
+
+    def client(self, timeout: float = 10.0) -> "Client":
+        return Client(self.port, timeout)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        """Wait for the process to exit; return its exit code."""
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        self.output += self.process.stdout.read()
+        return code
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """Ask politely (SIGTERM), then kill; close pipes; remove the directory if ours."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+            if self.process.stdout:
+                self.process.stdout.close()
+        if self.owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log_text(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Client:
+    """A keep-alive JSON client for one server (one connection, reopened if closed)."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: Any = None,
+                raw: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None
+                ) -> Tuple[int, Dict[str, str], Any]:
+        """Send a request; return ``(status, headers, parsed JSON body)``."""
+        payload = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        all_headers = {"Content-Type": "application/json"}
+        all_headers.update(headers or {})
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=payload, headers=all_headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()
+                if attempt == 2:
+                    raise
+        content_type = response.getheader("Content-Type", "")
+        parsed = json.loads(data) if "json" in content_type else data
+        return response.status, dict(response.getheaders()), parsed
+
+    def post(self, endpoint: str, body: Any) -> Tuple[int, Any]:
+        status, _, parsed = self.request("POST", f"/api/{endpoint}", body)
+        return status, parsed
+
+    def get(self, path: str) -> Tuple[int, Any]:
+        status, _, parsed = self.request("GET", path)
+        return status, parsed
+
+    def wait_result(self, job_id: str, deadline: float = 10.0, interval: float = 0.2) -> Dict[str, Any]:
+        """Poll get_results like the original checker until the job is not running."""
+        end = time.monotonic() + deadline
+        while True:
+            status, body = self.get(f"/api/get_results/{job_id}")
+            if status != 200:
+                raise AssertionError(f"get_results {job_id}: HTTP {status} {body}")
+            if body.get("status") != "running":
+                return body
+            if time.monotonic() > end:
+                raise AssertionError(f"{job_id} still running after {deadline} s")
+            time.sleep(interval)
+
+    def run(self, endpoint: str, body: Any, deadline: float = 10.0) -> Any:
+        """Submit a job and return its ``data`` (asserting it is done)."""
+        status, answer = self.post(endpoint, body)
+        if status != 200:
+            raise AssertionError(f"POST {endpoint} {body}: HTTP {status} {answer}")
+        result = self.wait_result(answer["job_id"], deadline)
+        if result.get("status") != "done":
+            raise AssertionError(f"{endpoint} {body}: {result}")
+        return result["data"]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def assert_close(test, actual: Any, expected: Any, tolerance: float = 0.01, where: str = "") -> None:
+    """Recursive comparison: same keys, numbers within ``tolerance``."""
+    if isinstance(expected, dict):
+        test.assertIsInstance(actual, dict, where)
+        test.assertEqual(set(actual), set(expected), where)
+        for key in expected:
+            assert_close(test, actual[key], expected[key], tolerance, f"{where}[{key!r}]")
+    elif isinstance(expected, list):
+        test.assertIsInstance(actual, list, where)
+        test.assertEqual(len(actual), len(expected), where)
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            assert_close(test, a, e, tolerance, f"{where}[{index}]")
+    elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        test.assertIsInstance(actual, (int, float), where)
+        test.assertLessEqual(abs(actual - expected), tolerance, f"{where}: {actual} != {expected}")
+    else:
+        test.assertEqual(actual, expected, where)
+
+
+def conformance_cases() -> List[Tuple[str, str, Dict[str, Any], Any]]:
+    """``(endpoint, case name, request body, expected data)`` for every shared case."""
+    cases = []
+    if not os.path.isdir(CONFORMANCE):
+        return cases
+    for endpoint in sorted(os.listdir(CONFORMANCE)):
+        inputs = os.path.join(CONFORMANCE, endpoint, "input")
+        if not os.path.isdir(inputs):
+            continue
+        for name in sorted(os.listdir(inputs)):
+            number = name[len("in-"):-len(".json")]
+            with open(os.path.join(inputs, name), encoding="utf-8") as handle:
+                body = json.load(handle)
+            with open(os.path.join(CONFORMANCE, endpoint, "output", f"out-{number}.json"),
+                      encoding="utf-8") as handle:
+                expected = json.load(handle)
+            cases.append((endpoint, f"{endpoint}/{number}", body, expected))
+    return cases
