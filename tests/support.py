@@ -61,9 +61,10 @@ def write_csv(path: str, rows: List[Dict[str, str]], *, header: Optional[List[st
     return path
 
 
-def run_statsd(*args: str, cwd: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+def run_statsd(*args: str, cwd: str, env: Optional[Dict[str, str]] = None,
+               timeout: float = 30.0) -> subprocess.CompletedProcess:
     """Run ``python3 -m statsd ARGS`` to its end in ``cwd`` (for commands that do not serve)."""
-    env = dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([sys.executable, "-m", "statsd", *args], cwd=cwd, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)

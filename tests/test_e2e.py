@@ -372,6 +372,24 @@ class CommandLineTest(unittest.TestCase):
         result = run_statsd("--data", path, cwd=self.directory)
         self.assertOneLineError(result, "partial.csv", "'Stratification1'")
 
+    def test_port_out_of_range(self):
+        # A usage error: argparse's usage lines, then one error line, exit 2.
+        for port in ("65536", "-1"):
+            with self.subTest(port=port):
+                result = run_statsd("--port", port, cwd=self.directory)
+                self.assertEqual(result.returncode, 2)
+                self.assertNotIn("Traceback", result.stderr)
+                self.assertTrue(result.stderr.startswith("usage: statsd"), result.stderr)
+                self.assertRegex(result.stderr.splitlines()[-1],
+                                 f"^statsd: error: argument --port: .*{port}$")
+
+    def test_bad_settings_print_one_line(self):
+        result = run_statsd(cwd=self.directory, env={"TP_NUM_OF_THREADS": "many"})
+        self.assertOneLineError(result, "TP_NUM_OF_THREADS", "many")
+        missing = os.path.join(self.directory, "no", "such", "dir", "webserver.log")
+        result = run_statsd("--log-file", missing, cwd=self.directory)
+        self.assertOneLineError(result, missing)
+
 
 if __name__ == "__main__":
     unittest.main()
