@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from typing import Any, Dict, List, Optional, Tuple
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -165,6 +166,25 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ServedTestCase(unittest.TestCase):
+    """Tests that share one server over the sample: ``cls.server`` and ``cls.client``."""
+
+    server: ServerProcess
+    client: "Client"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = ServerProcess().start()
+        cls.client = cls.server.client()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.client.close()
+        cls.server.stop()
+        super().tearDownClass()
 
 
 class Client:

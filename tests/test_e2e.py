@@ -24,7 +24,8 @@ import tempfile
 import time
 import unittest
 
-from support import OBESITY, ServerProcess, data_row, original_header, run_statsd, write_csv
+from support import (OBESITY, ServedTestCase, ServerProcess, data_row, original_header,
+                     run_statsd, write_csv)
 
 JOB_ID = re.compile(r"job_id_[1-9][0-9]*")
 SHUTTING_DOWN = {"status": "error", "reason": "shutting down"}
@@ -42,18 +43,8 @@ def read_json(path: str):
         return json.load(handle)
 
 
-class ServedSampleTest(unittest.TestCase):
+class ServedSampleTest(ServedTestCase):
     """One server over the sample for the everyday requests."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
 
     def submit(self, endpoint, body):
         status, answer = self.client.post(endpoint, body)
@@ -203,6 +194,10 @@ class ShutdownTest(unittest.TestCase):
     def test_get_shutdown_refuses_new_jobs_and_finishes_queued_ones(self):
         server, client = self.start("--threads", "1", data=self.slow_csv)
         ids = self.queue_slow_jobs(client)
+        status, answer = client.get("/api/num_jobs")
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(answer["num_jobs"], 1)  # one worker, 24 slow jobs
+        self.assertLessEqual(answer["num_jobs"], self.QUEUED)
         status, answer = client.get("/api/graceful_shutdown")
         self.assertEqual((status, answer), (200, {"status": "shutting down"}))
         status, answer = client.post("global_mean", {"question": OBESITY})

@@ -17,7 +17,7 @@ import csv
 import unittest
 from typing import Dict, List, Optional, Tuple
 
-from support import SAMPLE_CSV, ServerProcess, assert_close
+from support import SAMPLE_CSV, ServedTestCase, assert_close
 
 #: Copied from the contract, not imported from statsd.
 LOWER_IS_BETTER = {
@@ -74,18 +74,12 @@ class NaiveOracle:
         return {group: mean for group, mean in means.items() if mean is not None}
 
 
-class OracleTest(unittest.TestCase):
+class OracleTest(ServedTestCase):
     @classmethod
     def setUpClass(cls):
         cls.oracle = NaiveOracle(SAMPLE_CSV)
         cls.questions = cls.oracle.questions()
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
+        super().setUpClass()
 
     def ask(self, endpoint: str, body: dict):
         return self.client.run(endpoint, body)

@@ -71,7 +71,9 @@ ROWS = [
 ]
 
 
-class StatisticsTest(unittest.TestCase):
+class SmallDatasetCase(unittest.TestCase):
+    """Tests over ``cls.dataset``, loaded from ROWS written to a temporary CSV."""
+
     @classmethod
     def setUpClass(cls):
         cls.directory = tempfile.mkdtemp(prefix="statsd-stats-")
@@ -81,6 +83,8 @@ class StatisticsTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.directory, ignore_errors=True)
 
+
+class StatisticsTest(SmallDatasetCase):
     def assertResult(self, actual, expected):
         """Same keys in the same order, numbers equal up to float rounding."""
         self.assertEqual(list(actual), list(expected))
@@ -218,16 +222,7 @@ class StatisticsTest(unittest.TestCase):
         self.assertResult(compute(self.dataset, "global_mean", AEROBIC, None), {"global_mean": 47.2})
 
 
-class CheckRequestTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.directory = tempfile.mkdtemp(prefix="statsd-check-")
-        cls.dataset = load_csv(write_csv(os.path.join(cls.directory, "small.csv"), ROWS))
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.directory, ignore_errors=True)
-
+class CheckRequestTest(SmallDatasetCase):
     def check(self, name, body):
         return check_request(self.dataset, STATISTICS[name], body)
 
