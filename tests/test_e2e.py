@@ -239,6 +239,16 @@ class ShutdownTest(unittest.TestCase):
                              ["global_mean"])
         self.assertAllDone(server, ids[:self.QUEUED])
 
+    def test_ctrl_c_when_idle_exits_0_without_a_traceback(self):
+        server, client = self.start()
+        job_id = client.post("best5", {"question": OBESITY})[1]["job_id"]
+        server.signal(signal.SIGINT)
+        self.assertEqual(server.wait(), 0)
+        self.assertNotIn("Traceback", server.output)
+        self.assertNotIn("KeyboardInterrupt", server.output)
+        self.assertEqual(len(read_json(os.path.join(server.results, f"{job_id}.json"))), 5)
+        self.assertIn("SIGINT", server.log_text())
+
     def test_log_lines_per_request_and_job_transition_in_utc(self):
         # A time zone 9 hours off UTC (POSIX TZ syntax, needs no tz database):
         # local timestamps would be caught.
