@@ -215,7 +215,7 @@ class ShutdownTest(unittest.TestCase):
         server, client = self.start()
         data = client.run("global_mean", {"question": OBESITY})
         self.assertEqual(list(data), ["global_mean"])
-        status, answer = client.request("POST", "/api/graceful_shutdown")[::2]
+        status, _, answer = client.request("POST", "/api/graceful_shutdown")
         self.assertEqual((status, answer), (200, {"status": "done"}))
         self.assertEqual(server.wait(), 0)
         self.assertNotIn("Traceback", server.output)
