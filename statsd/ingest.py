@@ -189,14 +189,15 @@ def _read(path: str, reader, binary, total_bytes: int,
     stratification_at = columns[STRATIFICATION]
     year_at = columns[YEAR]
 
-    # The hot loop.  Each row adds its value to two running sums of its
-    # (question, location): the one of its (category, stratification) group
-    # and the one of its YearStart.  Sums live in plain lists indexed by small
+    # The hot loop.  Each row adds its value to running sums of its question,
+    # of its (question, location), of its (category, stratification) group
+    # there and of its YearStart there.  Sums live in plain lists indexed by small
     # numbers, and the dicts that give those numbers stay small (one entry per
     # (question, location), per (category, stratification, year)) and so stay
-    # in the CPU cache: a row costs three hits in small dicts and four list
+    # in the CPU cache: a row costs two hits in small dicts and a few list
     # updates, and memory does not grow with the number of rows.
     places: Dict[Tuple[str, str], _PlaceSums] = {}
+    question_totals: Dict[str, List[float]] = {}
     slices = _Slices()
     slice_of = slices.index
     #: questions met on rows without a value; those never met with one are reported
@@ -226,9 +227,14 @@ def _read(path: str, reader, binary, total_bytes: int,
                 continue
             key = (row[question_at], row[location_at])
             try:
-                group_totals, group_counts, year_totals, year_counts = places[key]
+                (group_totals, group_counts, year_totals, year_counts,
+                 place_total, question_total) = places[key]
             except KeyError:
-                group_totals, group_counts, year_totals, year_counts = places[key] = ([], [], [], [])
+                (group_totals, group_counts, year_totals, year_counts,
+                 place_total, question_total) = places[key] = _new_place(key[0], question_totals)
+            # Overall sums are added in file order, as a plain sum() over the rows would.
+            place_total[0] += value
+            question_total[0] += value
             key = (row[category_at], row[stratification_at], row[year_at])
             try:
                 group, year = slice_of[key]
@@ -267,10 +273,16 @@ def _skip(dataset: Dataset, reason: str, line: int) -> None:
     dataset.first_skipped_line.setdefault(reason, line)
 
 
-#: Sums and counts of one (question, location), four lists unpacked in the hot
-#: loop: group totals, group counts (by group number), year totals, year counts
-#: (by year number).  They grow in place when a new group or year appears.
-_PlaceSums = Tuple[List[float], List[int], List[float], List[int]]
+#: Sums of one (question, location), unpacked in the hot loop: group totals
+#: and group counts (by group number), year totals and year counts (by year
+#: number), which grow in place when a new group or year appears; the
+#: location's total, and its question's total (a list shared by the question's
+#: places), each a one-item list.
+_PlaceSums = Tuple[List[float], List[int], List[float], List[int], List[float], List[float]]
+
+
+def _new_place(question: str, question_totals: Dict[str, List[float]]) -> _PlaceSums:
+    return [], [], [], [], [0.0], question_totals.setdefault(question, [0.0])
 
 
 def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
@@ -307,17 +319,20 @@ def _build(dataset: Dataset, places: Dict[Tuple[str, str], _PlaceSums], slices: 
     groups = list(slices.groups)
     years = [(text, _year(text)) for text in slices.years]
     loaded = 0
-    for (question, location), (group_totals, group_counts, year_totals, year_counts) in places.items():
+    for (question, location), sums in places.items():
+        group_totals, group_counts, year_totals, year_counts, place_total, question_total = sums
         data = questions.get(question)
         if data is None:
             data = questions[question] = QuestionData(question)
+            data.overall.total = question_total[0]
         place = data.locations[location] = LocationData()
+        count = sum(group_counts)
+        place.overall = Accumulator(place_total[0], count)
+        data.overall.count += count
+        loaded += count
         for group, total, count in zip(groups, group_totals, group_counts):
             if count:
                 place.groups[group] = Accumulator(total, count)
-                place.overall.add(total, count)
-                data.overall.add(total, count)
-                loaded += count
         for (_, year), total, count in zip(years, year_totals, year_counts):
             if count and year is not None:
                 accumulator = place.years.get(year)
