@@ -15,7 +15,9 @@ result in the background.  The path of a job is short and fully on disk:
   journal is replayed, so an accepted job survives a crash, and ids continue
   after the highest one ever handed out, so none is handed out twice.
 * Done results live on disk, not in memory: memory holds only the jobs in
-  flight and the few that failed.
+  flight and the few that failed, and a bounded cache of encoded results by
+  request (the data does not change while the server runs, so a request
+  asked again has the same answer and need not be computed again).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ EXPIRED = "expired"
 
 #: The only form of job id there is: ``job_id_`` and a positive number.
 JOB_ID = re.compile(r"job_id_([1-9][0-9]{0,17})")
+
+#: Bytes of encoded results kept, by request, for requests asked again, and the
+#: largest result kept (mean_by_category on the public file is about 100 KB);
+#: a larger one is recomputed each time rather than crowd out the others.
+RESULT_CACHE_BYTES = 16 * 1024 * 1024
+RESULT_CACHE_ITEM_BYTES = 256 * 1024
 
 _RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error|pending)")
 
@@ -199,13 +207,15 @@ class JobManager:
     """Hands out job ids, queues jobs, runs the workers, answers for states.
 
     ``compute(endpoint, question, state)`` returns the data of a result; it
-    runs on a worker thread.  A job's state is: running while queued or
-    computed, then done (a file ``<id>.json``) or error (a reason, kept in
+    runs on a worker thread, and must be a pure function of its arguments:
+    its encoded results are cached (up to ``cache_bytes``).  A job's state
+    is: running while queued or computed, then done (a file ``<id>.json``) or error (a reason, kept in
     memory and in ``<id>.error``).
     """
 
     def __init__(self, store: ResultStore, compute: Compute, *, workers: int,
-                 max_queue: int = 10000, result_wait: float = 0.1) -> None:
+                 max_queue: int = 10000, result_wait: float = 0.1,
+                 cache_bytes: int = RESULT_CACHE_BYTES) -> None:
         self.store = store
         self._compute = compute
         self._queue = JobQueue(max_queue)
@@ -215,6 +225,8 @@ class JobManager:
         self._missing: Set[int] = set()
         self._next = 1
         self._result_wait = result_wait
+        self._encoded: Dict[Tuple[str, str, Optional[str]], bytes] = {}
+        self._encoded_room = cache_bytes
         self._worker_count = workers
         self._workers: List[threading.Thread] = []
         self._idle = threading.Condition(self._lock)
@@ -333,8 +345,7 @@ class JobManager:
         log.info("%s running", job.id)
         reason = None
         try:
-            data = self._compute(job.endpoint, job.question, job.state)
-            payload = json.dumps(data, allow_nan=False).encode()
+            payload = self._encode(job)
             self.store.write(job.number, "json", payload)
         except OSError as error:
             reason = f"result could not be written: {error.strerror or error}"
@@ -359,6 +370,20 @@ class JobManager:
             log.info("%s done", job.id)
         else:
             log.error("%s error: %s", job.id, reason)
+
+    def _encode(self, job: Job) -> bytes:
+        """The result of ``job`` as JSON, computed once per distinct request."""
+        key = (job.endpoint, job.question, job.state)
+        payload = self._encoded.get(key)
+        if payload is None:
+            data = self._compute(job.endpoint, job.question, job.state)
+            payload = json.dumps(data, allow_nan=False).encode()
+            with self._lock:
+                if (len(payload) <= min(self._encoded_room, RESULT_CACHE_ITEM_BYTES)
+                        and key not in self._encoded):
+                    self._encoded[key] = payload
+                    self._encoded_room -= len(payload)
+        return payload
 
     # -- answering ----------------------------------------------------------
 
