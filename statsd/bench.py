@@ -1,0 +1,703 @@
+"""``python3 -m statsd.bench``: statsd against the standard library's own ceilings.
+
+Why: statsd is chosen for being light and fast with nothing installed, so
+that claim must be measurable by anyone, on their machine, with nothing
+installed.  Every figure is taken next to its floor or ceiling *in the same
+run*, so that the ratio means something on a noisy machine:
+
+* ingest: ``load_csv`` on a synthetic BRFSS file (:mod:`statsd.synthetic`),
+  next to a bare ``csv.reader`` pass over the same file, each in a fresh
+  process (time, and peak RSS from ``VmHWM``); best of a few runs;
+* serving: the real server (``python3 -m statsd``) as a subprocess, next to
+  a bare ``ThreadingHTTPServer`` answering every request with a small constant
+  JSON (HTTP/1.1 keep-alive, one write per response, no logging: the best the
+  standard library's HTTP server does on this machine), both driven by the
+  same closed-loop load generator of keep-alive ``http.client`` threads in
+  modes ``cycle`` (POST a data request, poll ``get_results`` until done),
+  ``post`` (submit only) and ``get`` (``GET /api/num_jobs``);
+* memory: server RSS after 1,000 completed jobs and after many more.
+
+The load generator runs in separate processes (``--load-processes``, default
+2), so that its own GIL does not cap the load; on a 2-core machine those
+processes and the server share the cores, for statsd and ceiling alike.
+
+Quick by default (under 2 minutes); ``--full`` adds the 1,000,000-row ingest,
+longer runs and the 100,000-job memory check.  Prints one table and writes
+the same figures as JSON (``results/bench.json`` or ``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import synthetic
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUTPUT = os.path.join(PROJECT_ROOT, "results", "bench.json")
+
+MODES = ("cycle", "post", "get")
+
+#: The data endpoints and whether they take a state (as in statsd.stats, kept
+#: here so that the load generator does not import the server's code).
+ENDPOINTS: Tuple[Tuple[str, bool], ...] = (
+    ("states_mean", False), ("state_mean", True), ("best5", False), ("worst5", False),
+    ("global_mean", False), ("diff_from_mean", False), ("state_diff_from_mean", True),
+    ("mean_by_category", False), ("state_mean_by_category", True),
+)
+
+#: What the ceiling server answers to everything: valid for every mode of the
+#: load generator (a job id for a POST, "done" for a poll).
+CEILING_BODY = b'{"job_id": "job_id_1", "status": "done", "num_jobs": 0}'
+
+
+# -- measuring a process ------------------------------------------------------
+
+def proc_status_kb(field: str, pid: str = "self") -> int:
+    """A ``kB`` figure of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads), from ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of an already sorted sequence (0 if empty)."""
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))
+    return ordered[index]
+
+
+# -- ingest ---------------------------------------------------------------------
+
+def ingest_child(kind: str, path: str) -> dict:
+    """Run in a fresh process: load ``path`` once, report seconds and peak RSS."""
+    if kind == "csv":
+        import csv
+        import io
+        started = time.perf_counter()
+        rows = 0
+        with open(path, "rb") as binary:
+            for _ in csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")):
+                rows += 1
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "peak_rss_kb": proc_status_kb("VmHWM"), "rows": rows - 1}
+    from .ingest import load_csv
+    started = time.perf_counter()
+    dataset = load_csv(path)
+    seconds = time.perf_counter() - started
+    peak = proc_status_kb("VmHWM")
+    return {"seconds": seconds, "peak_rss_kb": peak, "rows": dataset.rows_read,
+            "job_us": job_compute_microseconds(dataset)}
+
+
+def job_compute_microseconds(dataset) -> float:
+    """Mean time of one statistic computed on a loaded dataset (every endpoint, question)."""
+    from .stats import STATISTICS, compute
+    location = dataset.locations[0]
+    calls = 0
+    started = time.perf_counter()
+    for _ in range(3):
+        for name, statistic in STATISTICS.items():
+            for question, data in dataset.questions.items():
+                state = location if location in data.locations else next(iter(data.locations))
+                compute(dataset, name, question, state if statistic.needs_state else None)
+                calls += 1
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def run_child(*arguments: str, timeout: float = 600) -> dict:
+    """Run ``python3 -m statsd.bench --role ...`` and parse the JSON it prints."""
+    command = [sys.executable, "-m", "statsd.bench", *arguments]
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_child_env(), timeout=timeout,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
+    return json.loads(completed.stdout)
+
+
+def _child_env() -> Dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=PROJECT_ROOT + (os.pathsep + path if path else ""))
+
+
+def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
+    """statsd's load and the bare csv.reader pass, alternated, best of ``repeat``."""
+    runs: Dict[str, List[dict]] = {"csv": [], "statsd": []}
+    for _ in range(repeat):
+        for kind in runs:
+            runs[kind].append(run_child("--role", "ingest", "--kind", kind, "--data", path))
+    results = []
+    for kind, label in (("csv", "csv.reader pass (floor)"), ("statsd", "statsd load_csv")):
+        best = min(runs[kind], key=lambda run: run["seconds"])
+        results.append({
+            "rows": rows, "kind": kind, "label": label, "runs": len(runs[kind]),
+            "seconds": best["seconds"],
+            "seconds_all": [round(run["seconds"], 4) for run in runs[kind]],
+            "peak_rss_mb": max(run["peak_rss_kb"] for run in runs[kind]) / 1024,
+            "job_us": best.get("job_us"),
+        })
+    floor, statsd = results
+    statsd["time_ratio"] = statsd["seconds"] / floor["seconds"]
+    statsd["rss_ratio"] = statsd["peak_rss_mb"] / floor["peak_rss_mb"]
+    return results
+
+
+# -- the servers ----------------------------------------------------------------
+
+class CeilingHandler(BaseHTTPRequestHandler):
+    """The least a standard-library HTTP server can do per request.
+
+    Same request parsing as statsd (``BaseHTTPRequestHandler``), HTTP/1.1
+    keep-alive, Nagle off, the body read, one precomputed response written
+    in one call, and no logging.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    response = (b"HTTP/1.1 200 OK\r\nServer: ceiling\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(CEILING_BODY), CEILING_BODY))
+
+    def do_GET(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.wfile.write(self.response)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+class CeilingServer(ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+def serve_ceiling() -> None:
+    server = CeilingServer(("127.0.0.1", 0), CeilingHandler)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"ceiling: serving on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+    server.server_close()
+
+
+class ServerUnderTest:
+    """A server subprocess (statsd or the ceiling), its port, CPU and memory."""
+
+    def __init__(self, kind: str, data: str, workdir: str) -> None:
+        self.kind = kind
+        self.directory = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
+        if kind == "statsd":
+            command = [sys.executable, "-m", "statsd", "--host", "127.0.0.1", "--port", "0",
+                       "--data", data, "--results", os.path.join(self.directory, "results"),
+                       "--log-file", os.path.join(self.directory, "webserver.log")]
+        else:
+            command = [sys.executable, "-m", "statsd.bench", "--role", "ceiling"]
+        self._stderr = open(os.path.join(self.directory, "stderr.txt"), "w")
+        self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=self._stderr, text=True)
+        self.port = self._read_port()
+
+    def _read_port(self) -> int:
+        for line in self.process.stdout:
+            if "serving on http://127.0.0.1:" in line:
+                return int(line.split("127.0.0.1:")[1].split()[0].rstrip("/"))
+        self.stop()
+        with open(self._stderr.name) as handle:
+            raise RuntimeError(f"{self.kind} did not start: {handle.read()[-500:]}")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def rss_mb(self) -> float:
+        return proc_status_kb("VmRSS", str(self.process.pid)) / 1024
+
+    def pending_jobs(self) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", "/api/num_jobs")
+            return int(json.loads(connection.getresponse().read()).get("num_jobs", 0))
+        finally:
+            connection.close()
+
+    def drain(self, timeout: float = 300.0) -> float:
+        """Wait until no job is queued or running; return the seconds waited."""
+        started = time.monotonic()
+        while self.kind == "statsd" and self.pending_jobs() and time.monotonic() - started < timeout:
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process.stdout.close()
+        self._stderr.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# -- the load generator -------------------------------------------------------
+
+class LoadThread(threading.Thread):
+    """One closed-loop keep-alive client: a request, its answer, the next request."""
+
+    def __init__(self, port: int, mode: str, seed: int, begin: float,
+                 window: Tuple[float, float], budget: Optional[List[int]],
+                 lock: threading.Lock) -> None:
+        super().__init__(daemon=True)
+        self.begin = begin  # time.time() of the first request (warm-up included)
+        self.port = port
+        self.mode = mode
+        self.random = random.Random(seed)
+        self.window = window  # (measure from, stop at), time.time()
+        self.budget = budget  # shared [operations left], or None to run until the window ends
+        self.lock = lock
+        self.latencies: List[float] = []
+        self.errors: Dict[str, int] = {}
+        self.requests = 0
+        self.connection = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.connect()
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
+
+    def _call(self, method: str, path: str, body: Optional[bytes] = None) -> Tuple[int, dict]:
+        self.requests += 1
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    def _take(self) -> bool:
+        if self.budget is None:
+            return time.time() < self.window[1]
+        with self.lock:
+            if self.budget[0] <= 0:
+                return False
+            self.budget[0] -= 1
+            return True
+
+    def run(self) -> None:
+        start, end = self.window
+        time.sleep(max(0.0, self.begin - time.time()))
+        while self._take():
+            began = time.time()
+            try:
+                failure = self._operation()
+            except Exception as error:  # noqa: BLE001 - every failure is counted
+                failure = type(error).__name__
+                self.connection.close()
+                self.connection = self._connect()
+            finished = time.time()
+            if failure:
+                self.errors[failure] = self.errors.get(failure, 0) + 1
+            elif self.budget is not None or (began >= start and finished <= end):
+                self.latencies.append((finished - began) * 1000.0)
+        self.connection.close()
+
+    def _operation(self) -> str:
+        """One operation of the mode; returns "" or what went wrong."""
+        if self.mode == "get":
+            status, _ = self._call("GET", "/api/num_jobs")
+            return "" if status == 200 else f"HTTP {status}"
+        endpoint, needs_state = ENDPOINTS[int(self.random.random() * len(ENDPOINTS))]
+        body = {"question": synthetic.QUESTIONS[int(self.random.random() * len(synthetic.QUESTIONS))][0]}
+        if needs_state:
+            body["state"] = synthetic.LOCATIONS[int(self.random.random() * len(synthetic.LOCATIONS))][0]
+        status, answer = self._call("POST", f"/api/{endpoint}", json.dumps(body).encode())
+        if status != 200 or "job_id" not in answer:
+            return f"HTTP {status}"
+        if self.mode == "post":
+            return ""
+        path = f"/api/get_results/{answer['job_id']}"
+        while True:
+            status, answer = self._call("GET", path)
+            if status != 200 or answer.get("status") == "error":
+                return f"result HTTP {status} {answer.get('status')}"
+            if answer.get("status") == "done":
+                return ""
+
+
+def load_child(port: int, mode: str, threads: int, start: float, warmup: float,
+               duration: float, seed: int, count: int) -> dict:
+    """Run in a load process: ``threads`` clients, until the window ends or ``count`` ops.
+
+    Requests start ``warmup`` seconds before ``start``; only operations
+    inside ``[start, start + duration]`` are measured.  With ``count``, the
+    clients share that many operations and every one is measured.
+    """
+    window = (start, start + duration)
+    budget = [count] if count else None
+    lock = threading.Lock()
+    clients = [LoadThread(port, mode, seed * 1000 + index, start - warmup, window, budget, lock)
+               for index in range(threads)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    errors: Dict[str, int] = {}
+    for client in clients:
+        for kind, number in client.errors.items():
+            errors[kind] = errors.get(kind, 0) + number
+    return {"latencies_ms": [round(value, 3) for client in clients for value in client.latencies],
+            "requests": sum(client.requests for client in clients), "errors": errors}
+
+
+def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, duration: float,
+          warmup: float, seed: int, count: int = 0) -> dict:
+    """Load ``server`` from ``processes`` processes; return throughput, latency, CPU, RSS."""
+    processes = max(1, min(processes, clients))
+    start = time.time() + 0.5 + warmup  # time for the load processes to start and connect
+    children = []
+    for index in range(processes):
+        threads = clients // processes + (1 if index < clients % processes else 0)
+        command = [sys.executable, "-m", "statsd.bench", "--role", "load", "--port", str(server.port),
+                   "--mode", mode, "--threads", str(threads), "--start", repr(start),
+                   "--warmup", repr(warmup), "--duration", repr(duration), "--seed", str(seed + index), "--count",
+                   str(count // processes + (1 if index < count % processes else 0))]
+        children.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=_child_env(),
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    if count:
+        cpu_before, began = server.cpu(), time.time()
+    else:
+        time.sleep(max(0.0, start - time.time()))
+        cpu_before, began = server.cpu(), start
+        time.sleep(max(0.0, start + duration - time.time()))
+    cpu_after, ended = server.cpu(), time.time()
+    rss = server.rss_mb()
+    latencies: List[float] = []
+    requests = 0
+    errors: Dict[str, int] = {}
+    for child in children:
+        out, err = child.communicate(timeout=duration + 600)
+        if child.returncode != 0:
+            raise RuntimeError(f"load process failed: {err.strip()[-500:]}")
+        report = json.loads(out)
+        latencies.extend(report["latencies_ms"])
+        requests += report["requests"]
+        for kind, number in report["errors"].items():
+            errors[kind] = errors.get(kind, 0) + number
+    if count:
+        cpu_after, ended = server.cpu(), time.time()
+    latencies.sort()
+    return {"server": server.kind, "mode": mode, "clients": clients, "latencies": latencies,
+            "requests": requests, "errors": errors, "cpu_s": cpu_after - cpu_before,
+            "rss_mb": rss, "seconds": duration if not count else ended - began}
+
+
+def summarize(runs: Sequence[dict]) -> dict:
+    """One row of the table from the runs (rounds) of one server, mode and client count."""
+    latencies = sorted(value for run in runs for value in run["latencies"])
+    seconds = sum(run["seconds"] for run in runs)
+    errors: Dict[str, int] = {}
+    for run in runs:
+        for kind, number in run["errors"].items():
+            errors[kind] = errors.get(kind, 0) + number
+    first = runs[0]
+    return {
+        "server": first["server"], "mode": first["mode"], "clients": first["clients"],
+        "rounds": len(runs), "seconds": seconds,
+        "ops_per_s": len(latencies) / seconds if seconds else 0.0, "operations": len(latencies),
+        "requests": sum(run["requests"] for run in runs),
+        "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
+        "p99_ms": percentile(latencies, 0.99),
+        "errors": sum(errors.values()), "error_kinds": errors,
+        "cpu_s": sum(run["cpu_s"] for run in runs), "rss_mb": max(run["rss_mb"] for run in runs),
+    }
+
+
+RATIO_FIELDS = ("ops_per_s", "p50_ms", "p90_ms", "p99_ms", "cpu_s", "rss_mb")
+
+
+def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequence[int],
+                  processes: int, duration: float, warmup: float, rounds: int, say) -> List[dict]:
+    """Every (mode, clients) on the ceiling and on statsd, a fresh server each run.
+
+    The two servers take turns, ``rounds`` times (in alternating order), so
+    that a change in the machine's background load falls on both.
+    """
+    rows = []
+    for mode in modes:
+        for count in clients:
+            runs: Dict[str, List[dict]] = {"ceiling": [], "statsd": []}
+            for round_number in range(rounds):
+                order = ("ceiling", "statsd") if round_number % 2 == 0 else ("statsd", "ceiling")
+                for kind in order:
+                    server = ServerUnderTest(kind, data, workdir)
+                    try:
+                        runs[kind].append(drive(server, mode, count, processes, duration,
+                                                warmup, seed=count * 100 + round_number))
+                        server.drain()
+                    finally:
+                        server.stop()
+            pair = {kind: summarize(kind_runs) for kind, kind_runs in runs.items()}
+            for field in RATIO_FIELDS:
+                ceiling = pair["ceiling"][field]
+                pair["statsd"][f"{field}_ratio"] = pair["statsd"][field] / ceiling if ceiling else None
+            for kind in ("ceiling", "statsd"):
+                say(f"  {mode:5} {count:3} clients {kind:7} {pair[kind]['ops_per_s']:8,.0f} ops/s "
+                    f"p99 {pair[kind]['p99_ms']:7.2f} ms, {pair[kind]['errors']} errors")
+            rows.extend([pair["ceiling"], pair["statsd"]])
+    return rows
+
+
+def bench_job_memory(data: str, workdir: str, first: int, total: int, processes: int,
+                     say) -> dict:
+    """statsd's RSS after ``first`` completed jobs and after ``total``: results live on disk.
+
+    The jobs are run in ``cycle`` mode (32 clients, each waiting for its job
+    to be done before the next), so that the queue never holds more than 32
+    jobs and what is measured is what a completed job leaves in memory, not
+    the high-water mark of a backlog.
+    """
+    server = ServerUnderTest("statsd", data, workdir)
+    try:
+        rss_start = server.rss_mb()
+        started = time.monotonic()
+        errors = sum(drive(server, "cycle", 32, processes, 0.0, 0.0, seed=7,
+                           count=first)["errors"].values())
+        server.drain()
+        rss_first = server.rss_mb()
+        errors += sum(drive(server, "cycle", 32, processes, 0.0, 0.0, seed=8,
+                            count=total - first)["errors"].values())
+        server.drain()
+        rss_total = server.rss_mb()
+        results = len(os.listdir(os.path.join(server.directory, "results")))
+        seconds = time.monotonic() - started
+    finally:
+        server.stop()
+    say(f"  RSS {rss_first:.1f} MB after {first:,} jobs, {rss_total:.1f} MB after {total:,}")
+    return {"jobs_first": first, "jobs_total": total, "rss_start_mb": rss_start,
+            "rss_first_mb": rss_first, "rss_total_mb": rss_total,
+            "growth_mb": rss_total - rss_first, "result_files": results, "errors": errors,
+            "seconds": seconds}
+
+
+# -- targets and the table ------------------------------------------------------
+
+def targets(report: dict) -> List[dict]:
+    """The issue's targets, each as measured in this run."""
+    found = []
+
+    def target(name: str, value: Optional[float], limit: float, higher_is_better: bool,
+               unit: str = "x") -> None:
+        if value is None:
+            found.append({"target": name, "value": None, "met": None})
+            return
+        met = value >= limit if higher_is_better else value <= limit
+        found.append({"target": name, "value": round(value, 3), "unit": unit, "met": met})
+
+    ingest = [row for row in report["ingest"] if row["kind"] == "statsd"]
+    target("ingest time / csv.reader pass (<= 1.5x)",
+           max((row["time_ratio"] for row in ingest), default=None), 1.5, False)
+    million = [row for row in ingest if row["rows"] >= 1_000_000]
+    target("peak RSS loading 1,000,000 rows (< 250 MB)",
+           million[0]["peak_rss_mb"] if million else None, 250, False, " MB")
+    serving = [row for row in report["serving"] if row["server"] == "statsd"]
+
+    def ratio(mode: str, field: str, clients: Optional[int] = None) -> Optional[float]:
+        values = [row[f"{field}_ratio"] for row in serving
+                  if row["mode"] == mode and (clients is None or row["clients"] == clients)]
+        values = [value for value in values if value is not None]
+        if not values:
+            return None
+        return min(values) if field == "ops_per_s" else max(values)
+
+    target("get req/s / ceiling (>= 0.9x, every client count)", ratio("get", "ops_per_s"), 0.9, True)
+    target("cycle pairs/s / ceiling, 32 clients (>= 0.5x)", ratio("cycle", "ops_per_s", 32), 0.5, True)
+    target("post p99 / ceiling p99, 32 clients (<= 2x)", ratio("post", "p99_ms", 32), 2.0, False)
+    memory = report.get("job_memory")
+    target("errors in every serving run and the memory check (0)",
+           float(sum(row["errors"] for row in serving) + (memory["errors"] if memory else 0))
+           if serving else None, 0, False, "")
+    target(f"RSS growth from {memory['jobs_first']:,} to {memory['jobs_total']:,} jobs (<= 30 MB)"
+           if memory else "RSS growth over completed jobs (<= 30 MB)",
+           memory["growth_mb"] if memory else None, 30, False, " MB")
+    return found
+
+
+def _cell(value: float, ratio: Optional[float], digits: int) -> str:
+    text = f"{value:,.{digits}f}"
+    return f"{text} ({ratio:.2f}x)" if ratio is not None else text
+
+
+def table(report: dict) -> str:
+    """The whole report as plain text (also valid Markdown)."""
+    meta = report["meta"]
+    lines = [f"statsd bench, {meta['mode']} run: {meta['cpus']} CPUs, Python {meta['python']}, "
+             f"{meta['platform']}; load from {meta['load_processes']} processes; serving: "
+             f"{meta['rounds']} rounds of {meta['duration_s']} s per server after "
+             f"{meta['warmup_s']} s warm-up, the servers taking turns", ""]
+    lines += ["| ingest | rows | best of | seconds | peak RSS MB | job compute us |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for row in report["ingest"]:
+        lines.append(f"| {row['label']} | {row['rows']:,} | {row['runs']} | "
+                     f"{_cell(row['seconds'], row.get('time_ratio'), 3)} | "
+                     f"{_cell(row['peak_rss_mb'], row.get('rss_ratio'), 1)} | "
+                     f"{'' if row['job_us'] is None else format(row['job_us'], '.0f')} |")
+    lines += ["", "| mode | clients | server | ops/s | p50 ms | p90 ms | p99 ms | errors "
+              "| server CPU s | server RSS MB |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in report["serving"]:
+        cells = [_cell(row[field], row.get(f"{field}_ratio"), 0 if field == "ops_per_s" else 2)
+                 for field in RATIO_FIELDS]
+        lines.append(f"| {row['mode']} | {row['clients']} | {row['server']} | "
+                     f"{cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {row['errors']} | "
+                     f"{cells[4]} | {cells[5]} |")
+    lines += ["", "ops/s: cycle = POST + polls until done, per second; post = POSTs; "
+                  "get = GET /api/num_jobs.  (Nx) = statsd / ceiling, same mode and clients."]
+    memory = report.get("job_memory")
+    if memory:
+        lines += ["", f"statsd RSS: {memory['rss_start_mb']:.1f} MB at start, "
+                      f"{memory['rss_first_mb']:.1f} MB after {memory['jobs_first']:,} jobs, "
+                      f"{memory['rss_total_mb']:.1f} MB after {memory['jobs_total']:,} "
+                      f"({memory['result_files']:,} result files, {memory['errors']} errors, "
+                      f"{memory['seconds']:.0f} s)"]
+    lines += ["", "| target | measured | met |", "|---|---:|---|"]
+    for item in report["targets"]:
+        value = "not run" if item["value"] is None else f"{item['value']:,}{item['unit']}"
+        met = {True: "yes", False: "NO", None: "-"}[item["met"]]
+        lines.append(f"| {item['target']} | {value} | {met} |")
+    return "\n".join(lines)
+
+
+# -- the command line -----------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m statsd.bench",
+        description="Benchmark statsd's ingest and serving against standard-library baselines.")
+    parser.add_argument("--full", action="store_true",
+                        help="also 1,000,000 rows, longer runs, 100,000 jobs (several minutes)")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the quick data file")
+    parser.add_argument("--repeat", type=int, default=3, help="ingest runs of each kind (best is kept)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="seconds measured per serving run (default 1.5, --full 5)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="runs of each server per mode and client count, taking turns "
+                             "(default 2, --full 3)")
+    parser.add_argument("--warmup", type=float, default=0.3, help="seconds of load before measuring")
+    parser.add_argument("--clients", default="8,32", help="client counts, comma separated")
+    parser.add_argument("--modes", default=",".join(MODES), help="serving modes, comma separated")
+    parser.add_argument("--load-processes", type=int, default=2,
+                        help="processes the load generator's client threads are spread over")
+    parser.add_argument("--jobs", default=None,
+                        help="memory check: FIRST,TOTAL jobs (default 1000,6000; --full 1000,100000;"
+                             " 0 to skip)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="JSON report path")
+    parser.add_argument("--workdir", default=None,
+                        help="where the data files and the servers' results/ go (default: a "
+                             "temporary directory; e.g. /dev/shm to leave the disk out)")
+    parser.add_argument("--role", choices=("ingest", "ceiling", "load"), help=argparse.SUPPRESS)
+    parser.add_argument("--kind", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    return parser
+
+
+def run(args: argparse.Namespace, say=print) -> dict:
+    """The whole benchmark; returns the report that is printed and written."""
+    duration = args.duration or (5.0 if args.full else 1.5)
+    rounds = args.rounds or (3 if args.full else 2)
+    jobs = args.jobs or ("1000,100000" if args.full else "1000,6000")
+    workdir = tempfile.mkdtemp(prefix="statsd-bench-", dir=args.workdir)
+    report = {"meta": {
+        "mode": "full" if args.full else "quick", "cpus": os.cpu_count(),
+        "python": platform.python_version(), "platform": platform.platform(terse=True),
+        "load_processes": args.load_processes, "duration_s": duration, "rounds": rounds,
+        "warmup_s": args.warmup,
+        "workdir": os.path.dirname(workdir),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }}
+    try:
+        sizes = [args.rows] + ([1_000_000] if args.full and args.rows != 1_000_000 else [])
+        files = {}
+        report["ingest"] = []
+        for rows in sizes:
+            files[rows] = os.path.join(workdir, f"brfss-{rows}.csv")
+            say(f"writing {rows:,} synthetic rows")
+            synthetic.write_csv(files[rows], rows)
+            say(f"ingest of {rows:,} rows, best of {args.repeat}")
+            report["ingest"] += bench_ingest(files[rows], rows, args.repeat)
+        say("serving")
+        report["serving"] = bench_serving(
+            files[args.rows], workdir, [m for m in args.modes.split(",") if m],
+            [int(c) for c in args.clients.split(",") if c], args.load_processes,
+            duration, args.warmup, rounds, say)
+        first, total = (int(n) for n in (jobs + ",0").split(",")[:2])
+        if first and total > first:
+            say(f"memory over {total:,} jobs")
+            report["job_memory"] = bench_job_memory(files[args.rows], workdir, first, total,
+                                                    args.load_processes, say)
+        report["targets"] = targets(report)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.role == "ingest":
+        print(json.dumps(ingest_child(args.kind, args.data)))
+        return 0
+    if args.role == "ceiling":
+        serve_ceiling()
+        return 0
+    if args.role == "load":
+        print(json.dumps(load_child(args.port, args.mode, args.threads, args.start, args.warmup,
+                                    args.duration or 0.0, args.seed, args.count)))
+        return 0
+    report = run(args, say=lambda text: print(text, file=sys.stderr, flush=True))
+    print(table(report))
+    directory = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(directory, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=1)
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
