@@ -1,0 +1,149 @@
+"""``python3 -m statsd.serverprofile``: where the server's CPU goes under load, by thread.
+
+Why: ``python -m cProfile -m statsd`` only sees the main thread, which just
+waits in ``select``; the work is done by the connection threads, the job
+workers and the log listener.  This runs the real server in this process,
+gives every thread its own ``cProfile.Profile`` timed with
+``time.thread_time`` (CPU time of that thread, kernel time of its system
+calls included, waiting for the GIL or the disk excluded), drives it with the
+benchmark's load generator (:mod:`statsd.bench`, in other processes), and
+prints the functions that cost the most CPU in each kind of thread, with the
+CPU cost per operation.  Profiling slows everything down, so compare the
+shares, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import bench, logs, synthetic
+from .ingest import load_csv
+from .jobs import JobManager, ResultStore
+from .server import StatsServer
+from .stats import compute
+
+
+class InProcessServer:
+    """The statsd server in this process, with what :func:`bench.drive` asks of a server."""
+
+    kind = "statsd"
+
+    def __init__(self, data: str, directory: str, workers: int) -> None:
+        self.listener = logs.configure(os.path.join(directory, "webserver.log"))
+        dataset = load_csv(data)
+        self.jobs = JobManager(ResultStore(os.path.join(directory, "results")),
+                               lambda endpoint, question, state:
+                               compute(dataset, endpoint, question, state), workers=workers)
+        self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, name="serve")
+
+    def start(self) -> None:
+        self.jobs.start()
+        self.thread.start()
+
+    def cpu(self) -> float:
+        return bench.cpu_seconds(os.getpid())
+
+    def rss_mb(self) -> float:
+        return bench.proc_status_kb("VmRSS") / 1024
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.jobs.close()
+        self.jobs.join()
+        if self.listener is not None:
+            self.listener.stop()
+
+
+class ThreadProfiles:
+    """A CPU-time profiler for every thread started while installed."""
+
+    def __init__(self) -> None:
+        self.profiles: List[Tuple[str, cProfile.Profile]] = []
+        self._lock = threading.Lock()
+
+    def _start(self, *_) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        with self._lock:
+            self.profiles.append((threading.current_thread().name, profile))
+        profile.enable()  # replaces this hook for the thread
+
+    def install(self) -> None:
+        threading.setprofile(self._start)
+
+    def collect(self) -> Dict[str, pstats.Stats]:
+        """Stats merged by kind of thread: workers, log listener, connections."""
+        threading.setprofile(None)
+        merged: Dict[str, pstats.Stats] = {}
+        for name, profile in self.profiles:
+            profile.disable()
+            if name.startswith("statsd-worker"):
+                kind = "job workers"
+            elif name == "serve":
+                kind = "accept loop"
+            else:  # connection threads and the log listener are both unnamed
+                kind = "connections and log listener"
+            profile.create_stats()
+            if kind in merged:
+                merged[kind].add(profile)
+            else:
+                merged[kind] = pstats.Stats(profile)
+        return merged
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m statsd.serverprofile",
+                                     description="Profile the server's threads under load.")
+    parser.add_argument("--mode", default="cycle", choices=bench.MODES)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--top", type=int, default=12, help="functions shown per kind of thread")
+    parser.add_argument("--workdir", default=None, help="where data and results/ go")
+    args = parser.parse_args(argv)
+    directory = tempfile.mkdtemp(prefix="statsd-profile-", dir=args.workdir)
+    try:
+        data = os.path.join(directory, "brfss.csv")
+        synthetic.write_csv(data, args.rows)
+        server = InProcessServer(data, directory, args.workers)
+        profiles = ThreadProfiles()
+        profiles.install()
+        if server.listener is not None:  # started before the hook: restart it under it
+            server.listener.stop()
+            server.listener.start()
+        server.start()
+        try:
+            result = bench.summarize([bench.drive(server, args.mode, args.clients, 2,
+                                                  args.duration, 0.5, seed=1)])
+        finally:
+            server.stop()
+        jobs = sum(1 for _ in server.jobs.states())
+        merged = profiles.collect()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    print(f"{args.mode}, {args.clients} clients, {args.duration} s under the profiler: "
+          f"{result['ops_per_s']:,.0f} ops/s, {result['errors']} errors; "
+          f"{result['requests']:,} requests and {jobs:,} jobs in all")
+    for kind, stats in merged.items():
+        per = f"{stats.total_tt / max(1, result['requests']) * 1e6:,.0f} us per request"
+        if jobs:
+            per += f", {stats.total_tt / jobs * 1e6:,.0f} us per job"
+        print(f"\n== {kind}: {stats.total_tt:.2f} s CPU, {per}")
+        stats.sort_stats("tottime").print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
