@@ -186,10 +186,17 @@ class ResultStore:
 
 
 def _remove(path: str) -> None:
+    """Remove a file if it is there; never raise, since a worker calls this.
+
+    ENOTDIR counts as "not there": it is what unlink says when results/ has
+    been replaced by something that is not a directory.
+    """
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
+    except OSError as error:
+        log.warning("could not remove %s: %s", path, error.strerror or error)
 
 
 Compute = Callable[[str, str, Optional[str]], object]
