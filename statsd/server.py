@@ -317,6 +317,8 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             return json.loads(raw)
         except ValueError as error:
             raise Problem(400, f"request body is not valid JSON: {error}")
+        except RecursionError:  # json's parser recurses once per nesting level
+            raise Problem(400, "request body is not valid JSON: nested too deeply")
 
     # -- the endpoints -------------------------------------------------------
 

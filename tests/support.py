@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -227,3 +228,34 @@ def conformance_cases() -> List[Tuple[str, str, Dict[str, Any], Any]]:
                 expected = json.load(handle)
             cases.append((endpoint, f"{endpoint}/{number}", body, expected))
     return cases
+
+
+def raw_exchange(port: int, data: bytes, *, shut_write: bool = False,
+                 timeout: float = 10.0) -> Optional[Tuple[int, Any, Any, bool]]:
+    """Send ``data`` as it is on a new connection; read one response.
+
+    Returns ``(status, headers, body, closed)`` -- body parsed as JSON when it
+    says so, ``closed`` true when the response said ``Connection: close`` and
+    the server did close --
+    or None when the server closed the connection without answering.  For
+    requests no well-behaved client would send: lying lengths, half lines.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None
+        body = response.read()
+        if "json" in response.getheader("Content-Type", ""):
+            body = json.loads(body)
+        closed = False
+        if response.will_close:  # announced: check that the server did close
+            try:
+                closed = sock.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+        return response.status, response.headers, body, closed
