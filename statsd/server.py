@@ -38,6 +38,9 @@ JSON_TYPE = "application/json"
 #: Largest request body read, in bytes; a larger one is answered 413 unread.
 MAX_BODY = 64 * 1024
 
+#: Longest time a connection thread spends discarding a refused body (see _linger).
+LINGER_SECONDS = 2.0
+
 
 class Response(NamedTuple):
     """What a route answers: status, body bytes, and extra headers."""
@@ -194,7 +197,35 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.timeout = self.server.request_timeout
+        self.linger = False  # set when a body is refused unread
         super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        if self.linger:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Shut our side, then read and drop what the client still sends, for a moment.
+
+        Closing a socket with unread input makes the kernel send a reset, and a
+        client still writing the body we refused (http.client writes it all
+        before it reads an answer) then sees a broken pipe instead of our 413.
+        Like Apache's lingering close, the discarding is bounded in time.
+        """
+        sock = self.connection
+        deadline = time.monotonic() + min(LINGER_SECONDS, self.server.request_timeout)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                if not sock.recv(65536):
+                    break
+        except OSError:
+            pass
 
     # Every method goes through the route table; unknown methods get 501 from
     # http.server itself (through send_error below, so in JSON).
@@ -218,6 +249,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         except Problem as problem:
             if problem.close:
                 self.close_connection = True
+                self.linger = True
             response = Response(problem.status, error_body(problem.reason), JSON_TYPE,
                                 problem.headers)
             self._send(response)
