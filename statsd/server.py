@@ -71,6 +71,18 @@ def error_body(reason: str) -> bytes:
     return json.dumps({"status": "error", "reason": reason}).encode()
 
 
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, control characters escaped.
+
+    Request text goes into webserver.log through this, so that a client
+    cannot forge log lines with a newline or an escape sequence.
+    """
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 class Route(NamedTuple):
     """A path's allowed methods and the handler method serving it.
 
@@ -236,6 +248,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, self.query = self.path.partition("?")
+        logged_path = printable(path)
         self.params = ""  # what the log line shows of the request
         try:
             route, argument = find_route(path)
@@ -253,28 +266,29 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             response = Response(problem.status, error_body(problem.reason), JSON_TYPE,
                                 problem.headers)
             self._send(response)
-            log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, path,
-                        problem.status, problem.reason, self._params_for_log())
+            log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, logged_path,
+                        problem.status, printable(problem.reason), self._params_for_log())
             return
         except (TimeoutError, socket.timeout):
             self.close_connection = True
             self._send(Response(408, error_body("timed out reading the request body")))
-            log.warning('%s "%s %s" 408 timed out reading the request body',
-                        self.client_address[0], self.command, path)
+            log.warning('%s "%s %s" 408 timed out reading the request body%s',
+                        self.client_address[0], self.command, logged_path, self._params_for_log())
             return
         except Exception:
             self.close_connection = True
             log.exception('%s "%s %s" 500 internal error%s', self.client_address[0],
-                          self.command, path, self._params_for_log())
+                          self.command, logged_path, self._params_for_log())
             self._send(Response(500, error_body("internal server error")))
             return
         self._send(response)
-        log.info('%s "%s %s" %d%s', self.client_address[0], self.command, path,
+        log.info('%s "%s %s" %d%s', self.client_address[0], self.command, logged_path,
                  response.status, self._params_for_log())
 
     def _params_for_log(self) -> str:
-        params = self.params or self.query
-        return f" {params[:300]}" if params else ""
+        """The query string and the body (both if there are both), printable, cut short."""
+        params = " ".join(part for part in (self.query, self.params) if part)
+        return f" {printable(params)}" if params else ""
 
     def _send(self, response: Response) -> None:
         """Write status line, headers and body in one ``send``."""
@@ -309,7 +323,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(Response(code, error_body(reason)))
         log.warning('%s "%s" %d %s', self.client_address[0],
-                    (self.requestline or "")[:200], code, reason)
+                    printable(self.requestline or "", 200), code, reason)
 
     def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.client_address[0], format % args)
