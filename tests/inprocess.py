@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 from support import SAMPLE_CSV, Client
 
+from statsd import logs
 from statsd.ingest import Dataset, load_csv
 from statsd.jobs import JobManager, ResultStore
 from statsd.server import StatsServer
@@ -43,6 +44,7 @@ class InProcessServer:
 
     def __init__(self, compute_function: DatasetCompute = compute, *, workers: int = 1,
                  max_queue: int = 100, request_timeout: float = 5.0) -> None:
+        logs.configure(None)  # no webserver.log, and no warnings on the test's stderr
         self.dataset = sample_dataset()
         self.directory = tempfile.mkdtemp(prefix="statsd-inprocess-")
         self.store = ResultStore(f"{self.directory}/results")
