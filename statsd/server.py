@@ -239,6 +239,38 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def handle_one_request(self) -> None:
+        """Wait for a request; a client that stays silent or vanishes is closed quietly.
+
+        http.server logs a client that sends nothing for ``timeout`` seconds as
+        an error, and lets a connection reset escape as a traceback.  For a
+        keep-alive client both are ordinary ends of a connection: one info
+        line.  A request that stops half-way is still a warning (http.server's
+        "Request timed out"), and a reset in the middle of one is one line.
+        """
+        try:
+            if not self.rfile.peek(1):  # the client closed the connection
+                self.close_connection = True
+                return
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+            log.info("%s connection closed: no request in %g s",
+                     self.client_address[0], self.server.request_timeout)
+            return
+        except ConnectionError as error:
+            self.close_connection = True
+            log.info("%s connection closed by the client: %s",
+                     self.client_address[0], error.strerror or error)
+            return
+        self.requestline = ""  # not the previous request's, if this one fails early
+        try:
+            super().handle_one_request()
+        except ConnectionError as error:
+            self.close_connection = True
+            request = f' "{printable(self.requestline, 200)}"' if self.requestline else ""
+            log.warning("%s%s connection lost in the middle of a request: %s",
+                        self.client_address[0], request, error.strerror or error)
+
     # Every method goes through the route table; unknown methods get 501 from
     # http.server itself (through send_error below, so in JSON).
     def do_GET(self) -> None:
@@ -269,6 +301,8 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, logged_path,
                         problem.status, printable(problem.reason), self._params_for_log())
             return
+        except ConnectionError:
+            raise  # the client is gone: nothing to answer (handle_one_request logs it)
         except (TimeoutError, socket.timeout):
             self.close_connection = True
             self._send(Response(408, error_body("timed out reading the request body")))
