@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -338,6 +339,28 @@ class ConnectionsTest(ErrorAnswers, unittest.TestCase):
         for sock in (silent, half_line, half_headers):
             self.assert_dropped(sock)
         self.assertTrue(self.served())
+        # A silent client is an ordinary end of a connection; a half request is a warning.
+        deadline = time.monotonic() + 10
+        while self.server.log_text().count("Request timed out") < 2:
+            self.assertLess(time.monotonic(), deadline, self.server.log_text())
+            time.sleep(0.05)
+        self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 1 s",
+                      self.server.log_text())
+
+    def test_clients_that_reset_cost_one_line_and_no_traceback(self):
+        requests = (b"", b"GET /api/num_jo", b"GET /api/num_jobs HTTP/1.1\r\n\r\n",
+                    post("/api/best5", b'{"question"', length=100))
+        for data in requests:
+            sock = self.connect()
+            sock.sendall(data)
+            time.sleep(0.1)  # let the server start reading (any order must be fine)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # with SO_LINGER 0: a reset, not a FIN
+        self.assertTrue(self.served())
+        log = self.server.log_text()
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn(" 500 ", log)
+        self.assertNotIn(" ERROR ", log)
 
     def test_idle_connections_do_not_stop_others(self):
         idle = [self.connect() for _ in range(self.SLOTS - 2)]
