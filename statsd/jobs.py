@@ -339,6 +339,7 @@ class JobManager:
     def _run(self, job: Job) -> None:
         log.info("%s running", job.id)
         reason = None
+        failure: Optional[BaseException] = None  # a bug, logged with its traceback
         try:
             data = self._compute(job.endpoint, job.question, job.state)
             payload = json.dumps(data, allow_nan=False).encode()
@@ -346,7 +347,7 @@ class JobManager:
         except OSError as error:
             reason = f"result could not be written: {error.strerror or error}"
         except Exception as error:  # a bug in a statistic must not kill the worker
-            log.exception("%s failed", job.id)
+            failure = error
             reason = f"computation failed: {type(error).__name__}: {error}"
         if reason is not None:
             try:
@@ -365,7 +366,7 @@ class JobManager:
         if reason is None:
             log.info("%s done", job.id)
         else:
-            log.error("%s error: %s", job.id, reason)
+            log.error("%s error: %s", job.id, reason, exc_info=failure)
 
     # -- answering ----------------------------------------------------------
 
