@@ -71,16 +71,25 @@ class StatisticThatRaisesTest(unittest.TestCase):
         with InProcessServer(faulty, workers=1) as server:
             client = server.client()
             self.addCleanup(client.close)
-            status, answer = client.post("best5", {"question": OBESITY})
-            self.assertEqual(status, 200)
-            failed = answer["job_id"]
-            result = client.wait_result(failed)
+            with self.assertLogs("statsd.jobs", "INFO") as logged:
+                status, answer = client.post("best5", {"question": OBESITY})
+                self.assertEqual(status, 200)
+                failed = answer["job_id"]
+                result = client.wait_result(failed)
+                # The single worker logs the failure before it takes the next job.
+                endpoint, body, expected = OTHER_CASES[0]
+                assert_close(self, client.run(endpoint, body), expected)
+            # One error record for the failure, with the traceback for whoever debugs it.
+            errors = [record for record in logged.records if record.levelname == "ERROR"]
+            self.assertEqual(len(errors), 1)
+            self.assertIn(f"{failed} error: computation failed", errors[0].getMessage())
+            self.assertIsInstance(errors[0].exc_info[1], ZeroDivisionError)
             self.assertEqual(result["status"], "error")
             self.assertIn("ZeroDivisionError", result["reason"])
             self.assertIn("injected fault", result["reason"])
             self.assertNotIn("Traceback", result["reason"])
             # The same single worker computes the next jobs, correctly.
-            for endpoint, body, expected in OTHER_CASES[:5]:
+            for endpoint, body, expected in OTHER_CASES[1:5]:
                 assert_close(self, client.run(endpoint, body), expected, where=endpoint)
             self.assertTrue(all(thread.is_alive() for thread in server.jobs._workers))
             self.assertEqual(client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
