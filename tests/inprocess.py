@@ -35,6 +35,23 @@ def sample_dataset() -> Dataset:
     return load_csv(SAMPLE_CSV)
 
 
+class HeldCompute:
+    """A compute function that waits for ``release`` before computing for real.
+
+    ``started`` is set when a worker has taken a job, so a test knows the
+    worker is busy and the queue fills from then on, at a moment it chooses.
+    """
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, dataset: Dataset, endpoint: str, question: str, state: Optional[str]) -> object:
+        self.started.set()
+        self.release.wait(10)
+        return compute(dataset, endpoint, question, state)
+
+
 class InProcessServer:
     """StatsServer + JobManager over a temporary results directory, in threads.
 

@@ -20,9 +20,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
@@ -174,11 +175,13 @@ class ServedTestCase(unittest.TestCase):
 
     server: ServerProcess
     client: "Client"
+    #: Command-line options of the class's server, e.g. ``("--timeout", "1")``.
+    server_args: Tuple[str, ...] = ()
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = ServerProcess().start()
+        cls.server = ServerProcess(*cls.server_args).start()
         cls.client = cls.server.client()
 
     @classmethod
@@ -320,3 +323,22 @@ def raw_exchange(port: int, data: bytes, *, shut_write: bool = False,
             except ConnectionResetError:
                 closed = True
         return response.status, response.headers, body, closed
+
+
+class Threads:
+    """``count`` threads running ``target(index)``, started on entering a ``with``
+    and joined (each for at most ``timeout`` seconds) on leaving it: the load of
+    the concurrent tests."""
+
+    def __init__(self, count: int, target: Callable[[int], None], timeout: float = 60.0) -> None:
+        self.threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
+        self.timeout = timeout
+
+    def __enter__(self) -> "Threads":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for thread in self.threads:
+            thread.join(self.timeout)

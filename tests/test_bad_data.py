@@ -11,7 +11,6 @@ the test wrote, and the real server answers over HTTP.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import unittest

@@ -22,7 +22,7 @@ import unittest
 from typing import Optional
 
 from inprocess import InProcessServer
-from support import OBESITY, ServerProcess, conformance_cases, raw_exchange
+from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange
 
 #: A global_mean case with its independently computed answer.
 GLOBAL_MEAN = next((body, expected) for endpoint, _, body, expected in conformance_cases()
@@ -89,24 +89,14 @@ def post(path: str, body: bytes, headers: str = "Content-Type: application/json\
             .encode("latin-1") + body)
 
 
-class BadBodiesTest(ErrorAnswers, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess("--timeout", "1", "--threads", "2").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class BadBodiesTest(ErrorAnswers, ServedTestCase):
+    server_args = ("--timeout", "1", "--threads", "2")
 
     def exchange(self, data: bytes, **options):
         return raw_exchange(self.server.port, data, **options)
 
     def job_count(self) -> int:
-        client = self.server.client()
-        try:
-            status, listing = client.get("/api/jobs")
-        finally:
-            client.close()
+        status, listing = self.client.get("/api/jobs")
         return len(listing["data"])
 
     def test_bad_bodies_are_400_and_no_job(self):
@@ -300,19 +290,11 @@ class NoFileOutsideResultsTest(unittest.TestCase):
         self.assertEqual([path for path in paths if not path.startswith(results + os.sep)], [])
 
 
-class ConnectionsTest(ErrorAnswers, unittest.TestCase):
+class ConnectionsTest(ErrorAnswers, ServedTestCase):
     """Silent, half-sent and idle connections are dropped after --timeout; others are served."""
 
     SLOTS = 6
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess("--timeout", "1", "--threads", "1",
-                                   "--max-connections", str(cls.SLOTS)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+    server_args = ("--timeout", "1", "--threads", "1", "--max-connections", str(SLOTS))
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)

@@ -24,7 +24,7 @@ import time
 import unittest
 
 from inprocess import InProcessServer
-from support import OBESITY, ServerProcess, assert_close, conformance_cases
+from support import OBESITY, ServerProcess, Threads, assert_close, conformance_cases
 
 from statsd.stats import compute
 
@@ -202,26 +202,22 @@ class KilledMidLoadTest(unittest.TestCase):
             finally:
                 client.close()
 
-        threads = [threading.Thread(target=load, args=(offset,)) for offset in range(self.CLIENTS)]
-        for thread in threads:
-            thread.start()
-        try:
-            self.assertTrue(wait_for(lambda: len(done) >= 30), "no load reached the server")
-            # From the next job on, every result write blocks half-way: its
-            # temporary file is a FIFO that no one reads.  Jobs pile up behind.
-            with lock:
-                last = max(int(job_id.rsplit("_", 1)[1]) for job_id in accepted)
-            for number in range(last + 1, last + 400):
-                try:
-                    os.mkfifo(os.path.join(results, f".job_id_{number}.json.tmp"))
-                except FileExistsError:
-                    pass
-            self.assertTrue(wait_for(lambda: len(accepted) >= last + 15))
-            first.kill()  # SIGKILL
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(10)
+        with Threads(self.CLIENTS, load):
+            try:
+                self.assertTrue(wait_for(lambda: len(done) >= 30), "no load reached the server")
+                # From the next job on, every result write blocks half-way: its
+                # temporary file is a FIFO that no one reads.  Jobs pile up behind.
+                with lock:
+                    last = max(int(job_id.rsplit("_", 1)[1]) for job_id in accepted)
+                for number in range(last + 1, last + 400):
+                    try:
+                        os.mkfifo(os.path.join(results, f".job_id_{number}.json.tmp"))
+                    except FileExistsError:
+                        pass
+                self.assertTrue(wait_for(lambda: len(accepted) >= last + 15))
+                first.kill()  # SIGKILL
+            finally:
+                stop.set()
 
         on_disk = set(os.listdir(results))
         for job_id in accepted:  # every accepted job is on disk: a result or a journal

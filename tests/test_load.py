@@ -22,10 +22,9 @@ import time
 import unittest
 from collections import Counter
 
-from inprocess import InProcessServer
-from support import ServerProcess, assert_close, conformance_cases
+from inprocess import HeldCompute, InProcessServer
+from support import ServerProcess, Threads, assert_close, conformance_cases
 
-from statsd.stats import compute
 
 CASES = [(endpoint, body, expected) for endpoint, _, body, expected in conformance_cases()]
 
@@ -45,32 +44,18 @@ class Tally:
             self.problems.append(text)
 
 
-def run_threads(count: int, target) -> None:
-    threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-
 class BackpressureTest(unittest.TestCase):
     """With the worker held busy, the queue fills at a known moment (in-process server)."""
 
     def test_full_queue_is_503_with_retry_after(self):
-        started, release = threading.Event(), threading.Event()
-
-        def held(dataset, endpoint, question, state):
-            started.set()
-            release.wait(10)
-            return compute(dataset, endpoint, question, state)
-
+        held = HeldCompute()
         endpoint, body, expected = next(case for case in CASES if case[0] == "global_mean")
         with InProcessServer(held, workers=1, max_queue=2) as server:
-            self.addCleanup(release.set)
+            self.addCleanup(held.release.set)
             client = server.client()
             self.addCleanup(client.close)
             ids = [client.post(endpoint, body)[1]["job_id"]]
-            self.assertTrue(started.wait(10))  # job 1 is running: the queue is empty again
+            self.assertTrue(held.started.wait(10))  # job 1 is running: the queue is empty again
             ids += [client.post(endpoint, body)[1]["job_id"] for _ in range(2)]
             for _ in range(3):
                 status, headers, answer = client.request("POST", f"/api/{endpoint}", body)
@@ -80,33 +65,27 @@ class BackpressureTest(unittest.TestCase):
             self.assertEqual(client.get("/api/num_jobs"), (200, {"num_jobs": 3}))
             self.assertEqual(client.get("/api/jobs")[1]["data"],
                              [{job_id: "running"} for job_id in ids])
-            release.set()
+            held.release.set()
             for job_id in ids:
                 self.assertEqual(client.wait_result(job_id), {"status": "done", "data": expected})
             status, answer = client.post(endpoint, body)  # room again; no id was used up
             self.assertEqual((status, answer), (200, {"job_id": "job_id_4"}))
 
     def test_post_after_shutdown_is_503_while_jobs_finish(self):
-        started, release = threading.Event(), threading.Event()
-
-        def held(dataset, endpoint, question, state):
-            started.set()
-            release.wait(10)
-            return compute(dataset, endpoint, question, state)
-
+        held = HeldCompute()
         endpoint, body, expected = next(case for case in CASES if case[0] == "best5")
         with InProcessServer(held, workers=1) as server:
-            self.addCleanup(release.set)
+            self.addCleanup(held.release.set)
             client = server.client()
             self.addCleanup(client.close)
             job_id = client.post(endpoint, body)[1]["job_id"]
-            self.assertTrue(started.wait(10))
+            self.assertTrue(held.started.wait(10))
             self.assertEqual(client.get("/api/graceful_shutdown"), (200, {"status": "shutting down"}))
             status, headers, answer = client.request("POST", f"/api/{endpoint}", body)
             self.assertEqual((status, answer), (503, {"status": "error", "reason": "shutting down"}))
             self.assertEqual(client.get("/api/num_jobs"), (200, {"num_jobs": 1}))
             self.assertEqual(client.get(f"/api/get_results/{job_id}"), (200, {"status": "running"}))
-            release.set()
+            held.release.set()
             self.assertTrue(server.server.stopped.wait(10))  # the server stops once the job is done
             with open(os.path.join(server.store.directory, f"{job_id}.json")) as handle:
                 assert_close(self, json.load(handle), expected)
@@ -165,7 +144,8 @@ class StressTest(unittest.TestCase):
             finally:
                 client.close()
 
-        run_threads(self.CLIENTS, client_loop)
+        with Threads(self.CLIENTS, client_loop):
+            pass
         self.assertEqual(tally.problems, [])
         self.assertGreater(len(tally.accepted), 100)
         for job_id, case in tally.accepted.items():
@@ -247,22 +227,18 @@ class ShutdownUnderLoadTest(unittest.TestCase):
             finally:
                 client.close()
 
-        threads = [threading.Thread(target=client_loop, args=(offset,)) for offset in range(self.CLIENTS)]
-        for thread in threads:
-            thread.start()
-        try:
-            self.assertTrue(enough.wait(20))
-            client = server.client()
-            status, answer = client.get("/api/graceful_shutdown")
-            answered.set()
-            client.close()
-            self.assertEqual(status, 200)
-            self.assertIn(answer, ({"status": "shutting down"}, {"status": "done"}))
-            self.assertEqual(server.wait(20), 0)
-        finally:
-            answered.set()
-            for thread in threads:
-                thread.join(30)
+        with Threads(self.CLIENTS, client_loop):
+            try:
+                self.assertTrue(enough.wait(20))
+                client = server.client()
+                status, answer = client.get("/api/graceful_shutdown")
+                answered.set()
+                client.close()
+                self.assertEqual(status, 200)
+                self.assertIn(answer, ({"status": "shutting down"}, {"status": "done"}))
+                self.assertEqual(server.wait(20), 0)
+            finally:
+                answered.set()  # the clients stop at the first POST that fails
         self.assertEqual(tally.problems, [])
         for job_id, case in tally.accepted.items():  # every accepted job finished, on disk
             with open(os.path.join(server.results, f"{job_id}.json")) as handle:
