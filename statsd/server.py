@@ -206,6 +206,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         path, _, self.query = self.path.partition("?")
         self.params = ""  # what the log line shows of the request
+        self.body_read = False
         try:
             route, argument = find_route(path)
             if route is None:
@@ -246,6 +247,9 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         """Write status line, headers and body in one ``send``."""
+        if self._body_left_unread():
+            # The next request on this connection would start inside that body.
+            self.close_connection = True
         status = response.status
         try:
             phrase = HTTPStatus(status).phrase
@@ -290,6 +294,14 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     # -- reading the body ----------------------------------------------------
 
+    def _body_left_unread(self) -> bool:
+        """Whether the request had a body that no endpoint read (e.g. a 405 to a POST)."""
+        headers = getattr(self, "headers", None)
+        if headers is None or getattr(self, "body_read", True):
+            return False
+        return (headers.get("Content-Length", "0").strip() not in ("", "0")
+                or "Transfer-Encoding" in headers)
+
     def read_json(self) -> object:
         """The request body parsed as JSON; any problem is a :class:`Problem`."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -308,6 +320,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             raise Problem(413, f"request body of {length} bytes is over the limit of {MAX_BODY}",
                           close=True)
         raw = self.rfile.read(length) if length else b""
+        self.body_read = True
         if len(raw) < length:
             raise Problem(400, "request body shorter than its Content-Length", close=True)
         self.params = raw[:300].decode("utf-8", "replace")
