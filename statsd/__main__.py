@@ -57,6 +57,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535: {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -67,6 +77,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each option's default, except those worked out at run time (None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="statsd",
@@ -75,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment: TP_NUM_OF_THREADS sets the number of worker threads "
                "(overridden by --threads). Stop with Ctrl-C, SIGTERM or "
                "GET /api/graceful_shutdown: queued jobs finish, then it exits 0.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=5000, help="port to listen on (0: any free port)")
+    parser.add_argument("--port", type=port_number, default=5000, help="port to listen on (0: any free port)")
     parser.add_argument("--data", default=DEFAULT_DATA, help="the BRFSS CSV file to serve")
     parser.add_argument("--results", default="results",
                         help="directory of job results (kept across restarts)")

@@ -9,6 +9,7 @@ server's start-up line) in a temporary directory, and stops it by PID.
 
 from __future__ import annotations
 
+import csv
 import http.client
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from typing import Any, Dict, List, Optional, Tuple
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +29,46 @@ SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
 CONFORMANCE = os.path.join(PROJECT, "tests", "conformance")
 
 OBESITY = "Percent of adults aged 18 years and older who have obesity"
+
+
+def original_header() -> List[str]:
+    """The header row of the public BRFSS file (33 columns), as the sample has it."""
+    with open(SAMPLE_CSV, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def data_row(question: str, location: str, value: str, category: str = "Total",
+             stratification: str = "Total", year: str = "2011") -> Dict[str, str]:
+    """One CSV row given by the columns statsd reads; the others stay empty."""
+    return {"Question": question, "LocationDesc": location, "Data_Value": value,
+            "StratificationCategory1": category, "Stratification1": stratification,
+            "YearStart": year, "YearEnd": year}
+
+
+def write_csv(path: str, rows: List[Dict[str, str]], *, header: Optional[List[str]] = None,
+              index_column: bool = False, bom: bool = False, line_end: str = "\n") -> str:
+    """Write ``rows`` under ``header`` (default: the original one) and return ``path``.
+
+    ``index_column`` adds the leading unnamed column of a pandas export
+    (header ``,YearStart,...``, rows ``0,2011,...``); ``bom`` a UTF-8 byte order mark.
+    """
+    columns = list(header) if header is not None else original_header()
+    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=line_end)
+        writer.writerow([""] + columns if index_column else columns)
+        for number, row in enumerate(rows):
+            cells = [row.get(column.strip(), "") for column in columns]
+            writer.writerow([str(number)] + cells if index_column else cells)
+    return path
+
+
+def run_statsd(*args: str, cwd: str, env: Optional[Dict[str, str]] = None,
+               timeout: float = 30.0) -> subprocess.CompletedProcess:
+    """Run ``python3 -m statsd ARGS`` to its end in ``cwd`` (for commands that do not serve)."""
+    env = dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "statsd", *args], cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 class ServerProcess:
@@ -124,6 +166,25 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ServedTestCase(unittest.TestCase):
+    """Tests that share one server over the sample: ``cls.server`` and ``cls.client``."""
+
+    server: ServerProcess
+    client: "Client"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = ServerProcess().start()
+        cls.client = cls.server.client()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.client.close()
+        cls.server.stop()
+        super().tearDownClass()
 
 
 class Client:

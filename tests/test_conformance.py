@@ -7,20 +7,14 @@ with a tolerance of 0.01, and check the order the contract asks for.
 
 import unittest
 
-from support import ServerProcess, assert_close, conformance_cases
+from support import ServedTestCase, assert_close, conformance_cases
 
 
-class ConformanceTest(unittest.TestCase):
+class ConformanceTest(ServedTestCase):
     @classmethod
     def setUpClass(cls):
         cls.cases = conformance_cases()
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
+        super().setUpClass()
 
     def test_all_cases_present(self):
         self.assertEqual(len(self.cases), 108)

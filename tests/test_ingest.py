@@ -1,0 +1,207 @@
+"""The loader: every shape of the public CSV it must accept, and every file it must refuse.
+
+Why: the public file has been published with and without a pandas index
+column, with a byte order mark, with CRLF line ends; its fields hold commas in
+quotes; some rows carry no value or a footnote instead.  A loader that gets
+any of these wrong still starts and serves wrong numbers, so each shape is
+checked on a few rows whose sums are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import unittest
+
+from support import OBESITY, data_row, original_header, write_csv
+
+from statsd.ingest import REQUIRED_COLUMNS, DataError, load_csv
+
+INCOME = "Income"
+COMMA_QUESTION = "Percent of adults, aged 18 and older, who eat well"
+
+#   obesity: Alabama 30 (2011), 34 (2012), "" (skipped)   -> 64 / 2
+#            Guam    41 (2011)                            -> 41
+#   comma question: Alabama 10 in the income group "$25,000 - $34,999"
+ROWS = [
+    data_row(OBESITY, "Alabama", "30", INCOME, "$25,000 - $34,999", "2011"),
+    data_row(OBESITY, "Alabama", "34", INCOME, "$25,000 - $34,999", "2012"),
+    data_row(OBESITY, "Alabama", "", INCOME, "Less than $15,000", "2012"),
+    data_row(OBESITY, "Guam", "41", year="2011"),
+    data_row(COMMA_QUESTION, "Alabama", "10", INCOME, "$25,000 - $34,999", "2013"),
+]
+
+
+class IngestTest(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="statsd-ingest-")
+
+    def tearDown(self):
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def write_text(self, name, text, encoding="utf-8"):
+        with open(self.path(name), "w", encoding=encoding, newline="") as handle:
+            handle.write(text)
+        return self.path(name)
+
+    def assertSmallDataset(self, dataset):
+        """The hand-worked content of ROWS, whatever the file's shape."""
+        self.assertEqual(sorted(dataset.questions), sorted([OBESITY, COMMA_QUESTION]))
+        obesity = dataset.questions[OBESITY]
+        self.assertEqual((obesity.overall.total, obesity.overall.count), (105.0, 3))  # 30+34+41
+        alabama = obesity.locations["Alabama"]
+        self.assertEqual((alabama.overall.total, alabama.overall.count), (64.0, 2))  # 30+34
+        self.assertEqual(alabama.overall.mean, 32.0)
+        # Only the group with values; "Less than $15,000" had just an empty row.
+        self.assertEqual(list(alabama.groups), [(INCOME, "$25,000 - $34,999")])
+        self.assertEqual(obesity.locations["Guam"].overall.mean, 41.0)
+        comma = dataset.questions[COMMA_QUESTION].locations["Alabama"]
+        self.assertEqual(comma.overall.mean, 10.0)
+        self.assertEqual(list(comma.groups), [(INCOME, "$25,000 - $34,999")])
+        self.assertEqual(dataset.rows_loaded, 4)
+        self.assertEqual(dataset.skipped["rows without a Data_Value"], 1)
+        self.assertEqual(dataset.locations, ["Alabama", "Guam"])
+
+    # -- shapes that must load the same -------------------------------------
+
+    def test_original_header(self):
+        self.assertSmallDataset(load_csv(write_csv(self.path("plain.csv"), ROWS)))
+
+    def test_leading_unnamed_index_column(self):
+        path = write_csv(self.path("indexed.csv"), ROWS, index_column=True)
+        with open(path, encoding="utf-8") as handle:
+            self.assertTrue(handle.readline().startswith(",YearStart,"))
+        self.assertSmallDataset(load_csv(path))
+
+    def test_byte_order_mark(self):
+        path = write_csv(self.path("bom.csv"), ROWS, bom=True)
+        with open(path, "rb") as handle:
+            self.assertEqual(handle.read(3), b"\xef\xbb\xbf")
+        self.assertSmallDataset(load_csv(path))
+
+    def test_byte_order_mark_and_index_column(self):
+        self.assertSmallDataset(load_csv(write_csv(self.path("both.csv"), ROWS, bom=True,
+                                                   index_column=True)))
+
+    def test_crlf_line_ends(self):
+        path = write_csv(self.path("crlf.csv"), ROWS, line_end="\r\n")
+        with open(path, "rb") as handle:
+            self.assertEqual(handle.read().count(b"\r\n"), len(ROWS) + 1)
+        self.assertSmallDataset(load_csv(path))
+
+    def test_quoted_fields_with_commas_and_blank_lines(self):
+        # Written by hand, as the public file quotes: GeoLocation and some
+        # stratifications hold commas; a quoted field may hold a quote too.
+        # Blank lines (also between CRLF rows) are neither rows nor errors.
+        path = self.write_text("quoted.csv", (
+            "YearStart,LocationDesc,Question,Data_Value,GeoLocation,"
+            "StratificationCategory1,Stratification1,Data_Value_Footnote\r\n"
+            "\r\n"
+            '2011,Alabama,Percent of adults aged 18 years and older who have obesity,30,'
+            '"(32.84057112200048, -86.63186076199969)",Income,"$25,000 - $34,999",\r\n'
+            '2012,Alabama,Percent of adults aged 18 years and older who have obesity,34,'
+            '"(32.84057112200048, -86.63186076199969)",Income,"$25,000 - $34,999",\r\n'
+            "\n"
+            '2012,Alabama,Percent of adults aged 18 years and older who have obesity,,'
+            '"(32.8, -86.6)",Income,"Less than $15,000",'
+            '"Data not available because sample size is insufficient, ""see"" notes"\r\n'
+            '2011,Guam,Percent of adults aged 18 years and older who have obesity,41,'
+            '"(13.444304, 144.793731)",Total,Total,\r\n'
+            '2013,Alabama,"Percent of adults, aged 18 and older, who eat well",10,'
+            ',Income,"$25,000 - $34,999",\r\n'
+            "\r\n"))
+        dataset = load_csv(path)
+        self.assertSmallDataset(dataset)
+        self.assertEqual(sum(dataset.skipped.values()), 1)  # the empty value, not the blank lines
+
+    # -- rows that are skipped and counted -----------------------------------
+
+    def test_non_numeric_value_skipped_and_counted(self):
+        rows = ROWS + [data_row(OBESITY, "Guam", "~", year="2012"),   # file line 7
+                       data_row(OBESITY, "Guam", "n/a", year="2013")]  # file line 8
+        dataset = load_csv(write_csv(self.path("footnotes.csv"), rows))
+        self.assertSmallDataset(dataset)
+        self.assertEqual(dataset.skipped["rows with a non-numeric Data_Value"], 2)
+        self.assertEqual(dataset.first_skipped_line["rows with a non-numeric Data_Value"], 7)
+
+    def test_row_with_wrong_number_of_fields_skipped(self):
+        path = write_csv(self.path("short.csv"), ROWS)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("2011,2011,AL,Alabama\n")  # line 7: a truncated row
+        dataset = load_csv(path)
+        self.assertSmallDataset(dataset)
+        self.assertEqual(dataset.skipped["rows with a wrong number of fields"], 1)
+        self.assertEqual(dataset.first_skipped_line["rows with a wrong number of fields"], 7)
+
+    def test_summary_line(self):
+        rows = ROWS + [data_row(OBESITY, "Guam", "~", year="2012")]  # file line 7
+        path = write_csv(self.path("summary.csv"), rows)
+        summary = load_csv(path).summary()
+        self.assertNotIn("\n", summary)
+        # 4 rows with a value; 2 questions; Alabama and Guam.
+        self.assertRegex(summary, "^" + re.escape(
+            f"loaded 4 rows from {path} (2 questions, 2 locations) in ") + r"\d+\.\d\d s; ")
+        self.assertIn("1 rows with a non-numeric Data_Value (first at line 7)", summary)
+        self.assertIn("1 rows without a Data_Value", summary)
+
+    def test_summary_without_skipped_rows(self):
+        path = write_csv(self.path("clean.csv"), [data_row(OBESITY, "Guam", "41")])
+        summary = load_csv(path).summary()
+        self.assertRegex(summary, "^" + re.escape(
+            f"loaded 1 rows from {path} (1 questions, 1 locations) in ") + r"\d+\.\d\d s$")
+
+    def test_year_grouping(self):
+        rows = ROWS + [data_row(OBESITY, "Alabama", "38", "Total", "Total", "2012")]
+        alabama = load_csv(write_csv(self.path("years.csv"), rows)).questions[OBESITY].locations["Alabama"]
+        years = {year: (acc.total, acc.count) for year, acc in alabama.years.items()}
+        # 2011: 30; 2012: 34 + 38 (the empty 2012 row does not count).
+        self.assertEqual(years, {2011: (30.0, 1), 2012: (72.0, 2)})
+        self.assertEqual(alabama.years[2012].mean, 36.0)
+        # Groups cut across years: (Income, $25,000 - $34,999) holds 2011 and 2012.
+        self.assertEqual(alabama.groups[(INCOME, "$25,000 - $34,999")].mean, 32.0)
+        self.assertEqual(alabama.groups[("Total", "Total")].mean, 38.0)
+
+    # -- files that are refused ---------------------------------------------
+
+    def assertDataError(self, path, *words):
+        with self.assertRaises(DataError) as caught:
+            load_csv(path)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for word in words:
+            self.assertIn(word, message)
+
+    def test_missing_file(self):
+        self.assertDataError(self.path("nowhere.csv"), self.path("nowhere.csv"))
+
+    def test_directory_instead_of_file(self):
+        self.assertDataError(self.directory, self.directory)
+
+    def test_missing_column(self):
+        for column in REQUIRED_COLUMNS:
+            with self.subTest(column=column):
+                header = [name for name in original_header() if name != column]
+                path = write_csv(self.path("missing.csv"), ROWS, header=header)
+                self.assertDataError(path, path, repr(column))
+
+    def test_empty_file(self):
+        self.assertDataError(self.write_text("empty.csv", ""), self.path("empty.csv"))
+
+    def test_no_row_with_a_value(self):
+        path = write_csv(self.path("blank.csv"), [data_row(OBESITY, "Guam", "")])
+        self.assertDataError(path, path, "Data_Value")
+
+    def test_not_utf8(self):
+        path = write_csv(self.path("latin1.csv"), ROWS)
+        with open(path, "ab") as handle:
+            handle.write(b"2011,2011,PR,Puerto Rico \xe9\xe9\n")
+        self.assertDataError(path, path, "UTF-8")
+
+
+if __name__ == "__main__":
+    unittest.main()
