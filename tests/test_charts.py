@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlencode
 
 import reference
-from support import OBESITY, ServerProcess
+from support import OBESITY, ServedTestCase
 
 SVG = "{http://www.w3.org/2000/svg}"
 #: Geometry is written with two decimals.
@@ -54,17 +54,7 @@ def luminance(colour):
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
 
 
-class ChartTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
-
+class ChartTest(ServedTestCase):
     def chart(self, kind, params):
         path = f"/api/charts/{kind}?{urlencode(params)}"
         status, headers, body = self.client.request("GET", path)

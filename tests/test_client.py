@@ -11,20 +11,17 @@ import subprocess
 import sys
 import unittest
 
-from support import OBESITY, PROJECT, ServerProcess, assert_close, conformance_cases
+from support import (OBESITY, PROJECT, ServedTestCase, ServerProcess, assert_close,
+                     conformance_cases)
 
 from statsd import client
 
 
-class ClientTest(unittest.TestCase):
+class ClientTest(ServedTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = ServerProcess().start()
+        super().setUpClass()
         cls.url = f"http://127.0.0.1:{cls.server.port}"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def run_client(self, *argv, expect=0):
         stdout, stderr = io.StringIO(), io.StringIO()
@@ -51,9 +48,9 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(len(seen), 9)
 
     def test_readable_table_and_question_by_number_or_piece(self):
-        expected = self.server.client().run("best5", {"question": OBESITY})
+        expected = self.client.run("best5", {"question": OBESITY})
         questions = [item["question"] for item in
-                     self.server.client().get("/api/questions")[1]["data"]]
+                     self.client.get("/api/questions")[1]["data"]]
         for given in (OBESITY, "obesity", str(questions.index(OBESITY) + 1)):
             with self.subTest(question=given):
                 out, _ = self.run_client("best5", "--question", given)
@@ -68,7 +65,7 @@ class ClientTest(unittest.TestCase):
 
     def test_state_statistic_table(self):
         out, _ = self.run_client("state_mean_by_category", "-q", OBESITY, "--state", "ohio")
-        expected = self.server.client().run("state_mean_by_category",
+        expected = self.client.run("state_mean_by_category",
                                             {"question": OBESITY, "state": "Ohio"})["Ohio"]
         lines = out.splitlines()
         self.assertEqual(lines[1], "Ohio")
@@ -88,7 +85,7 @@ class ClientTest(unittest.TestCase):
         out, _ = self.run_client("questions")
         self.assertIn(OBESITY, out)
         out, _ = self.run_client("states", "--question", "fruit")
-        self.assertEqual(out.split("\n")[:-1], self.server.client().get(
+        self.assertEqual(out.split("\n")[:-1], self.client.get(
             "/api/states?question=Percent+of+adults+who+report+consuming+fruit+less+than+"
             "one+time+daily")[1]["data"])
         out, _ = self.run_client("--json", "result", "job_id_1")

@@ -8,7 +8,7 @@ import re
 import unittest
 from html.parser import HTMLParser
 
-from support import ServerProcess
+from support import ServedTestCase
 
 from statsd.server import PREFIX_ROUTES, ROUTES, find_route
 
@@ -26,17 +26,7 @@ class References(HTMLParser):
                 self.urls.append(value)
 
 
-class DashboardTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
-
+class DashboardTest(ServedTestCase):
     def fetch(self, path):
         status, headers, body = self.client.request("GET", path)
         self.assertEqual(status, 200, f"{path}: {body}")

@@ -10,7 +10,7 @@ import unittest
 from urllib.parse import urlencode
 
 import reference
-from support import OBESITY, ServerProcess
+from support import OBESITY, ServedTestCase
 
 from statsd import openapi
 from statsd.server import PREFIX_ROUTES, ROUTES
@@ -19,17 +19,7 @@ from statsd.stats import LOWER_IS_BETTER, STATISTICS
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
 
 
-class DiscoveryTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-        cls.client = cls.server.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.client.close()
-        cls.server.stop()
-
+class DiscoveryTest(ServedTestCase):
     def get_data(self, path, **query):
         if query:
             path += "?" + urlencode(query)
