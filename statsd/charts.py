@@ -471,9 +471,9 @@ def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
     bottom = top + 360.0
     canvas.height = bottom + 60
 
-    ticks = nice_ticks(min(means), max(means))
-    if ticks[0] == ticks[-1]:
-        ticks.append(ticks[0] + 1)
+    spread = max(means) - min(means)
+    margin = 1.0 if spread == 0 else 0.0  # a single value sits mid-height
+    ticks = nice_ticks(min(means) - margin, max(means) + margin)
     low, high = ticks[0], ticks[-1]
     y_of = lambda value: bottom - (bottom - top) * (value - low) / (high - low)  # noqa: E731
     first, last = years[0], years[-1]

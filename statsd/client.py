@@ -192,7 +192,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
         return "  ".join(value.rjust(width) if numeric[index] else value.ljust(width)
                          for index, (value, width) in enumerate(zip(values, widths))).rstrip()
 
-    rule = "  ".join("-" * width for width in widths)
+    rule = "  ".join("-" * min(width, 40) for width in widths).rstrip()
     return "\n".join([line(headers), rule] + [line(row) for row in cells])
 
 

@@ -78,8 +78,14 @@ async function loadQuestions(wanted) {
 
 async function chooseQuestion(question) {
   view.question = question;
-  document.querySelectorAll(".question-list label").forEach((label) => {
-    label.classList.toggle("selected", label.querySelector("input").value === question);
+  const list = $("questions");
+  list.querySelectorAll("label").forEach((label) => {
+    const selected = label.querySelector("input").value === question;
+    label.classList.toggle("selected", selected);
+    if (selected && (label.offsetTop < list.scrollTop ||
+                     label.offsetTop + label.offsetHeight > list.scrollTop + list.clientHeight)) {
+      list.scrollTop = label.offsetTop;
+    }
   });
   const select = $("state");
   const previous = select.value;
