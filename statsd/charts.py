@@ -143,13 +143,6 @@ def _value(number: float) -> str:
     return f"{number:.1f}"
 
 
-class Fill(NamedTuple):
-    """A bar fill told apart by pattern as well as colour."""
-
-    paint: str
-    name: str
-
-
 #: Fills for series that sit side by side: each differs from its neighbours
 #: in pattern or in lightness, not only in hue.
 _PATTERNS = (
@@ -164,11 +157,12 @@ _PATTERNS = (
 )
 
 
-def _define_fills(canvas: Canvas) -> List[Fill]:
+def _define_fills(canvas: Canvas) -> List[str]:
+    """Add the patterns to ``canvas``; return the fills, each paint or ``url(#pattern)``."""
     fills = []
     for name, colour, shape in _PATTERNS:
         if shape is None:
-            fills.append(Fill(colour, name))
+            fills.append(colour)
             continue
         if shape == "dots":
             mark = f'<circle cx="4" cy="4" r="1.8" fill="{INK}"/>'
@@ -177,7 +171,7 @@ def _define_fills(canvas: Canvas) -> List[Fill]:
         canvas.defs.append(
             f'<pattern id="{name}" width="8" height="8" patternUnits="userSpaceOnUse">'
             f'<rect width="8" height="8" fill="{colour}"/>{mark}</pattern>')
-        fills.append(Fill(f"url(#{name})", name))
+        fills.append(f"url(#{name})")
     return fills
 
 
@@ -319,7 +313,7 @@ def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
     y = top
     for number, (category, members) in enumerate(categories.items()):
         fill = fills[number % len(fills)]
-        canvas.element("rect", x=8, y=_n(y + 4), width=14, height=14, fill=fill.paint,
+        canvas.element("rect", x=8, y=_n(y + 4), width=14, height=14, fill=fill,
                        stroke=INK, stroke_width=0.6)
         canvas.text(28, y + 16, category, size=13, weight="bold", class_="category")
         y += heading_row
@@ -327,7 +321,7 @@ def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
             canvas.text(left - 6, y + ROW * 0.72, stratification, size=12, anchor="end")
             canvas.element("rect", tooltip=f"{category} / {stratification}: {mean}",
                            class_="bar", x=_n(left), y=_n(y + 2),
-                           width=_n(scale(mean) - left), height=_n(ROW - 4), fill=fill.paint,
+                           width=_n(scale(mean) - left), height=_n(ROW - 4), fill=fill,
                            stroke=INK, stroke_width=0.6, data_category=category,
                            data_stratification=stratification, data_value=repr(mean))
             canvas.text(scale(mean) + 4, y + ROW * 0.72, _value(mean), size=11, **HALO)
@@ -365,7 +359,7 @@ def draw_split(dataset: Dataset, request: ChartRequest) -> str:
         fill = fills[index % len(fills)]
         canvas.element("rect", tooltip=f"{stratification}: {mean} ({share:.1%})",
                        class_="segment", x=_n(x), y=_n(top), width=_n(width),
-                       height=_n(bar_height), fill=fill.paint, stroke=INK, stroke_width=1,
+                       height=_n(bar_height), fill=fill, stroke=INK, stroke_width=1,
                        data_stratification=stratification, data_value=repr(mean),
                        data_share=repr(share))
         if width >= 34:
@@ -388,7 +382,7 @@ def draw_split(dataset: Dataset, request: ChartRequest) -> str:
         y += 24
         fill = fills[index % len(fills)]
         canvas.element("rect", x=_n(left), y=_n(y - 14), width=30, height=18,
-                       fill=fill.paint, stroke=INK, stroke_width=0.6)
+                       fill=fill, stroke=INK, stroke_width=0.6)
         canvas.text(left + 15, y, str(index + 1), size=12, anchor="middle", weight="bold",
                     **HALO)
         canvas.text(left + 40, y, stratification, size=13)

@@ -14,7 +14,10 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlencode
 
 import reference
-from support import OBESITY, ServedTestCase
+from support import OBESITY, SAMPLE_CSV, ServedTestCase
+
+from statsd import charts
+from statsd.ingest import load_csv
 
 SVG = "{http://www.w3.org/2000/svg}"
 #: Geometry is written with two decimals.
@@ -275,6 +278,27 @@ class ChartTest(ServedTestCase):
             self.assertEqual(got, 405)
             # The unread body must not leak into the next request on the connection.
             self.assertEqual(self.client.request("GET", f"/api/charts/states?question={q}")[0], 200)
+
+
+class EveryChartTest(unittest.TestCase):
+    def test_every_chart_of_every_question_and_location_draws(self):
+        """What the dashboard can ask for, drawn in-process: all valid SVG with data."""
+        dataset = load_csv(SAMPLE_CSV)
+        drawn = 0
+        for question, data in dataset.questions.items():
+            queries = [("states", {"question": question})]
+            for state, place in data.locations.items():
+                queries.append(("trend", {"question": question, "state": state}))
+                queries.append(("categories", {"question": question, "state": state}))
+                for category in sorted({category for category, _ in place.groups}):
+                    queries.append(("split", {"question": question, "state": state,
+                                              "category": category}))
+            for kind, params in queries:
+                root = ET.fromstring(charts.render(dataset, kind, urlencode(params)))
+                marks = by_class(root, "point") + by_class(root, "bar") + by_class(root, "segment")
+                self.assertTrue(marks, (kind, params))
+                drawn += 1
+        self.assertGreater(drawn, 1000)
 
 
 if __name__ == "__main__":
