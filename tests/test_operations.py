@@ -3,6 +3,7 @@
 import argparse
 import os
 import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -106,9 +107,15 @@ class IngestProgressTest(unittest.TestCase):
             cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal)
         os.close(terminal)
         output = b""
+        deadline = time.monotonic() + 30
         try:
-            while b"serving on" not in output:
-                chunk = os.read(controller, 65536)
+            while b"serving on" not in output and time.monotonic() < deadline:
+                if not select.select([controller], [], [], 1.0)[0]:
+                    continue
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the server closed the terminal: it has exited
+                    break
                 if not chunk:
                     break
                 output += chunk
