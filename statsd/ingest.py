@@ -34,7 +34,7 @@ YEAR = "YearStart"
 REQUIRED_COLUMNS: Tuple[str, ...] = (QUESTION, LOCATION, VALUE, CATEGORY, STRATIFICATION, YEAR)
 
 #: Rows are read in chunks of this size between two progress reports.
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 8192
 
 #: ``progress(rows_read, bytes_read, bytes_total)``, called between chunks.
 ProgressCallback = Callable[[int, int, int], None]

@@ -41,6 +41,10 @@ JOB_ID = re.compile(r"job_id_([1-9][0-9]{0,17})")
 
 _RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error|pending)")
 
+#: In the results directory: the highest job number handed out, written before
+#: expired results are deleted, so that their ids are never handed out again.
+HIGH_WATER_FILE = "job_id_highest"
+
 
 def job_name(number: int) -> str:
     return f"job_id_{number}"
@@ -178,6 +182,38 @@ class ResultStore:
                     found.setdefault(int(match.group(1)), set()).add(match.group(2))
         return found, removed
 
+    def written_before(self, cutoff: float) -> List[Tuple[int, str]]:
+        """``(number, kind)`` of every result or failure file last written before ``cutoff``."""
+        old = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                match = _RESULT_FILE.fullmatch(entry.name)
+                if match and match.group(2) != "pending":
+                    try:
+                        written = entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if written < cutoff:
+                        old.append((int(match.group(1)), match.group(2)))
+        return old
+
+    def read_high_water(self) -> int:
+        """The highest job number ever handed out, as recorded before results were deleted."""
+        try:
+            with open(os.path.join(self.directory, HIGH_WATER_FILE), encoding="ascii") as handle:
+                return int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def write_high_water(self, number: int) -> None:
+        """Record ``number`` so that ids go on after it even when its result is deleted."""
+        if number > self.read_high_water():
+            final = os.path.join(self.directory, HIGH_WATER_FILE)
+            temporary = os.path.join(self.directory, f".{HIGH_WATER_FILE}.tmp")
+            with open(temporary, "w", encoding="ascii") as handle:
+                handle.write(f"{number}\n")
+            os.replace(temporary, final)
+
     def created(self, number: int) -> Optional[float]:
         try:
             return os.stat(self.path(number)).st_mtime
@@ -237,7 +273,7 @@ class JobManager:
         """
         found, temporary = self.store.scan()
         counts = {"done": 0, "error": 0, "requeued": 0, "temporary files removed": temporary}
-        highest = max(found, default=0)
+        highest = max(max(found, default=0), self.store.read_high_water())
         replay: List[Job] = []
         for number in sorted(found):
             kinds = found[number]
@@ -424,6 +460,24 @@ class JobManager:
             return self._idle.wait_for(lambda: not self._active, timeout)
 
     def expire(self, number: int) -> None:
-        """Forget a done result whose file was deleted on purpose."""
+        """Forget a done or failed result whose file was deleted on purpose."""
         with self._lock:
             self._missing.add(number)
+            self._failed.pop(number, None)
+
+    def expire_older_than(self, age: float) -> int:
+        """Delete results and failures written more than ``age`` seconds ago.
+
+        Their jobs answer ``expired`` from then on, also after a restart: the
+        highest id handed out is recorded first, so no id is ever reused.
+        Returns how many results were deleted.
+        """
+        old = self.store.written_before(time.time() - age)
+        if not old:
+            return 0
+        self.store.write_high_water(self._next - 1)
+        for number, kind in old:
+            self.expire(number)
+            self.store.remove(number, kind)
+        log.info("%d results older than %g s deleted", len(old), age)
+        return len(old)

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
-from . import __version__
+from . import __version__, assets, charts, discovery, openapi
 from .ingest import Dataset
 from .jobs import DONE, ERROR, EXPIRED, RUNNING, JobManager, QueueClosed, QueueFull
 from .stats import STATISTICS, BadRequest, check_request
@@ -282,6 +282,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         path, _, self.query = self.path.partition("?")
         logged_path = printable(path)
         self.params = ""  # what the log line shows of the request
+        self.body_read = False
         try:
             route, argument = find_route(path)
             if route is None:
@@ -326,6 +327,9 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         """Write status line, headers and body in one ``send``."""
+        if self._body_left_unread():
+            # The next request on this connection would start inside that body.
+            self.close_connection = True
         status = response.status
         try:
             phrase = HTTPStatus(status).phrase
@@ -370,6 +374,14 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     # -- reading the body ----------------------------------------------------
 
+    def _body_left_unread(self) -> bool:
+        """Whether the request had a body that no endpoint read (e.g. a 405 to a POST)."""
+        headers = getattr(self, "headers", None)
+        if headers is None or getattr(self, "body_read", True):
+            return False
+        return (headers.get("Content-Length", "0").strip() not in ("", "0")
+                or "Transfer-Encoding" in headers)
+
     def read_json(self) -> object:
         """The request body parsed as JSON; any problem is a :class:`Problem`."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -388,6 +400,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             raise Problem(413, f"request body of {length} bytes is over the limit of {MAX_BODY}",
                           close=True)
         raw = self.rfile.read(length) if length else b""
+        self.body_read = True
         if len(raw) < length:
             raise Problem(400, "request body shorter than its Content-Length", close=True)
         self.params = raw[:300].decode("utf-8", "replace")
@@ -444,6 +457,33 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         status = "done" if self.server.jobs.pending() == 0 else "shutting down"
         return json_response({"status": status})
 
+    # -- for people: discovery lists, charts, the API document, the dashboard --
+
+    def list_data(self, what: str) -> Response:
+        try:
+            data = discovery.LISTS[what](self.server.dataset, self.query)
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
+        return json_response({"status": "done", "data": data})
+
+    def chart(self, kind: str) -> Response:
+        try:
+            svg = charts.render(self.server.dataset, kind, self.query)
+        except charts.UnknownChart as problem:
+            raise Problem(404, str(problem))
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
+        return Response(200, svg.encode(), charts.SVG_TYPE)
+
+    def openapi_document(self, _: str) -> Response:
+        return json_response(openapi.document(ROUTES, PREFIX_ROUTES))
+
+    def static_file(self, name: str) -> Response:
+        found = assets.asset(name)
+        if found is None:
+            raise Problem(404, f"no such file: {name}")
+        return Response(200, found.body, found.content_type, [("Cache-Control", "no-cache")])
+
 
 #: Exact paths.  Every data endpoint of stats.STATISTICS is a POST that queues a job.
 ROUTES: Dict[str, Route] = {
@@ -455,12 +495,25 @@ ROUTES: Dict[str, Route] = {
                            summary="number of jobs queued or running"),
     "/api/graceful_shutdown": Route(("GET", "POST"), StatsRequestHandler.graceful_shutdown,
                                     summary="finish queued jobs, refuse new ones, then exit"),
+    **{f"/api/{name}": Route(("GET",), StatsRequestHandler.list_data, name, summary)
+       for name, summary in (
+           ("questions", "every question with data, which way is better, how many locations"),
+           ("states", "every location, or those with data for one question"),
+           ("categories", "stratification categories and groups of one question and location"))},
+    "/api/openapi.json": Route(("GET",), StatsRequestHandler.openapi_document,
+                               summary="this API as an OpenAPI 3 document"),
+    "/": Route(("GET",), StatsRequestHandler.static_file, "index.html",
+               summary="the dashboard: run any statistic, see its table and chart"),
 }
 
 #: Paths that end in a parameter: prefix -> route; the rest of the path is the argument.
 PREFIX_ROUTES: Dict[str, Route] = {
     "/api/get_results/": Route(("GET",), StatsRequestHandler.get_results,
                                summary="state and result of a job"),
+    "/api/charts/": Route(("GET",), StatsRequestHandler.chart,
+                          summary="a chart of the data as SVG"),
+    "/static/": Route(("GET",), StatsRequestHandler.static_file,
+                      summary="the dashboard's files"),
 }
 
 
