@@ -214,7 +214,7 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
     def test_paths_and_methods(self):
         markers = []
         cases = [
-            ("GET", "/", 404, "no such endpoint", None),
+            ("GET", "/no/such/page", 404, "no such endpoint", None),
             ("GET", "/api", 404, "no such endpoint", None),
             ("GET", "/api/", 404, "no such endpoint", None),
             ("POST", "/api/nope", 404, "no such endpoint", None),
@@ -261,8 +261,13 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
         self.assert_logged_once(f"/api/get_results/{job_id}\" 404" for job_id in HOSTILE_JOB_IDS)
 
 
+#: Dashboard file names that must all be "no such file", never a file elsewhere.
+HOSTILE_STATIC_NAMES = ["../__main__.py", "..%2F__init__.py", "docs/../../jobs.py",
+                        "/etc/passwd", "%2Fetc%2Fpasswd", "..", "."]
+
+
 class NoFileOutsideResultsTest(unittest.TestCase):
-    """An audit hook sees every file the server opens while it answers hostile ids."""
+    """An audit hook sees every file the server opens while it answers hostile ids and names."""
 
     def test_only_results_files_are_opened(self):
         opened = []
@@ -282,6 +287,9 @@ class NoFileOutsideResultsTest(unittest.TestCase):
             try:
                 for job_id in HOSTILE_JOB_IDS + ["job_id_1"]:
                     client.get(f"/api/get_results/{job_id}")
+                for name in HOSTILE_STATIC_NAMES:
+                    status, answer = client.get(f"/static/{name}")
+                    self.assertEqual((status, answer["status"]), (404, "error"), name)
             finally:
                 recording.clear()
             results = os.path.realpath(server.store.directory)
