@@ -328,8 +328,10 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         """Write status line, headers and body in one ``send``."""
         if self._body_left_unread():
-            # The next request on this connection would start inside that body.
+            # The next request on this connection would start inside that body;
+            # and the client may still be sending it (see _linger).
             self.close_connection = True
+            self.linger = True
         status = response.status
         try:
             phrase = HTTPStatus(status).phrase
