@@ -200,16 +200,17 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
         self.assertEqual(self.job_count(), before)
         self.assert_logged_once(markers)
 
-    def test_huge_body_sent_by_a_plain_client_gets_413(self):
-        """http.client sends the whole body before reading: it must still see the 413."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        self.addCleanup(connection.close)
+    def test_huge_body_sent_by_a_plain_client_gets_its_answer(self):
+        """http.client sends the whole body before reading: it must still see the error."""
         body = b'{"question": "' + b"x" * (16 * 1024 * 1024) + b'"}'
-        connection.request("POST", "/api/best5", body=body,
-                           headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        self.assertEqual(response.status, 413)
-        self.assertEqual(json.loads(response.read())["status"], "error")
+        for path, status in (("/api/best5", 413), ("/api/jobs", 405), ("/api/nope", 404)):
+            with self.subTest(path=path):
+                connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+                self.addCleanup(connection.close)
+                connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                self.assertEqual(response.status, status)
+                self.assertEqual(json.loads(response.read())["status"], "error")
 
     def test_paths_and_methods(self):
         markers = []
