@@ -19,6 +19,7 @@ from typing import List, Optional
 from . import __version__, logs
 from .ingest import DataError, Dataset, load_csv
 from .jobs import JobManager, ResultStore
+from .retention import ResultExpiry, parse_duration
 from .server import StatsServer
 from .stats import STATISTICS, BadRequest, check_request, compute
 
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds a connection may stay silent before it is closed")
     parser.add_argument("--max-connections", type=positive_int, default=256,
                         help="connections served at once; past it new ones get 503")
+    parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
+                        help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
+                             "their jobs then answer 'expired'. Default %(default)s: keep forever")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
@@ -130,10 +134,15 @@ class ConsoleProgress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.shown = False
+        self.last = 0.0
 
     def __call__(self, rows: int, done: int, total: int) -> None:
         if not self.enabled or total < 8 * 1024 * 1024:
             return
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return  # at most ten updates a second
+        self.last = now
         percent = 100.0 * min(done, total) / total
         sys.stderr.write(f"\rstatsd: loading: {rows:,} rows, {percent:5.1f}% of the file")
         sys.stderr.flush()
@@ -201,6 +210,9 @@ def _serve(args: argparse.Namespace, threads: int, say) -> int:
         jobs.close()
         return 1
     jobs.start()
+    expiry = ResultExpiry(jobs, args.results_ttl) if args.results_ttl else None
+    if expiry is not None:
+        expiry.start()
     _install_signal_handlers(server)
     log.info("serving on %s with %d worker threads, results in %s", server.url, threads, store.directory)
     say(f"serving on {server.url} with {threads} worker threads (Ctrl-C to stop)")
@@ -209,6 +221,8 @@ def _serve(args: argparse.Namespace, threads: int, say) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if expiry is not None:
+            expiry.stop()
     log.info("stopped after %.1f s", time.monotonic() - started)
     say("stopped")
     return 0

@@ -33,7 +33,7 @@ YEAR = "YearStart"
 REQUIRED_COLUMNS: Tuple[str, ...] = (QUESTION, LOCATION, VALUE, CATEGORY, STRATIFICATION, YEAR)
 
 #: Rows are read in chunks of this size between two progress reports.
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 8192
 
 #: ``progress(rows_read, bytes_read, bytes_total)``, called between chunks.
 ProgressCallback = Callable[[int, int, int], None]
@@ -161,15 +161,33 @@ def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
         try:
             dataset = _read(path, reader, binary, total_bytes, progress)
         except UnicodeDecodeError as error:
-            raise DataError(
-                f"{path}: line {reader.line_num + 1}: not UTF-8 text ({error.reason})"
-            ) from None
+            line = _first_undecodable_line(path) or reader.line_num + 1
+            raise DataError(f"{path}: line {line}: not UTF-8 text ({error.reason})") from None
         except csv.Error as error:
             raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({error})") from None
         except OSError as error:
             raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     dataset.load_seconds = time.perf_counter() - started
     return dataset
+
+
+def _first_undecodable_line(path: str) -> int:
+    """The number of the first line of ``path`` that is not UTF-8, 0 if none is.
+
+    The text layer decodes the file by blocks, ahead of the CSV reader, so
+    when decoding fails the reader's line number is that of an earlier line;
+    this second, binary pass finds the line to name in the error.
+    """
+    try:
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except OSError:
+        pass
+    return 0
 
 
 def _read(path: str, reader, binary, total_bytes: int,

@@ -49,6 +49,10 @@ RESULT_CACHE_ITEM_BYTES = 256 * 1024
 
 _RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error|pending)")
 
+#: In the results directory: the highest job number handed out, written before
+#: expired results are deleted, so that their ids are never handed out again.
+HIGH_WATER_FILE = "job_id_highest"
+
 
 def job_name(number: int) -> str:
     return f"job_id_{number}"
@@ -186,6 +190,38 @@ class ResultStore:
                     found.setdefault(int(match.group(1)), set()).add(match.group(2))
         return found, removed
 
+    def written_before(self, cutoff: float) -> List[Tuple[int, str]]:
+        """``(number, kind)`` of every result or failure file last written before ``cutoff``."""
+        old = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                match = _RESULT_FILE.fullmatch(entry.name)
+                if match and match.group(2) != "pending":
+                    try:
+                        written = entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if written < cutoff:
+                        old.append((int(match.group(1)), match.group(2)))
+        return old
+
+    def read_high_water(self) -> int:
+        """The highest job number ever handed out, as recorded before results were deleted."""
+        try:
+            with open(os.path.join(self.directory, HIGH_WATER_FILE), encoding="ascii") as handle:
+                return int(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def write_high_water(self, number: int) -> None:
+        """Record ``number`` so that ids go on after it even when its result is deleted."""
+        if number > self.read_high_water():
+            final = os.path.join(self.directory, HIGH_WATER_FILE)
+            temporary = os.path.join(self.directory, f".{HIGH_WATER_FILE}.tmp")
+            with open(temporary, "w", encoding="ascii") as handle:
+                handle.write(f"{number}\n")
+            os.replace(temporary, final)
+
     def created(self, number: int) -> Optional[float]:
         try:
             return os.stat(self.path(number)).st_mtime
@@ -194,10 +230,17 @@ class ResultStore:
 
 
 def _remove(path: str) -> None:
+    """Remove a file if it is there; never raise, since a worker calls this.
+
+    ENOTDIR counts as "not there": it is what unlink says when results/ has
+    been replaced by something that is not a directory.
+    """
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
+    except OSError as error:
+        log.warning("could not remove %s: %s", path, error.strerror or error)
 
 
 Compute = Callable[[str, str, Optional[str]], object]
@@ -242,7 +285,7 @@ class JobManager:
         """
         found, temporary = self.store.scan()
         counts = {"done": 0, "error": 0, "requeued": 0, "temporary files removed": temporary}
-        highest = max(found, default=0)
+        highest = max(max(found, default=0), self.store.read_high_water())
         replay: List[Job] = []
         for number in sorted(found):
             kinds = found[number]
@@ -344,13 +387,14 @@ class JobManager:
     def _run(self, job: Job) -> None:
         log.info("%s running", job.id)
         reason = None
+        failure: Optional[BaseException] = None  # a bug, logged with its traceback
         try:
             payload = self._encode(job)
             self.store.write(job.number, "json", payload)
         except OSError as error:
             reason = f"result could not be written: {error.strerror or error}"
         except Exception as error:  # a bug in a statistic must not kill the worker
-            log.exception("%s failed", job.id)
+            failure = error
             reason = f"computation failed: {type(error).__name__}: {error}"
         if reason is not None:
             try:
@@ -369,7 +413,7 @@ class JobManager:
         if reason is None:
             log.info("%s done", job.id)
         else:
-            log.error("%s error: %s", job.id, reason)
+            log.error("%s error: %s", job.id, reason, exc_info=failure)
 
     def _encode(self, job: Job) -> bytes:
         """The result of ``job`` as JSON, computed once per distinct request."""
@@ -441,6 +485,24 @@ class JobManager:
             return self._idle.wait_for(lambda: not self._active, timeout)
 
     def expire(self, number: int) -> None:
-        """Forget a done result whose file was deleted on purpose."""
+        """Forget a done or failed result whose file was deleted on purpose."""
         with self._lock:
             self._missing.add(number)
+            self._failed.pop(number, None)
+
+    def expire_older_than(self, age: float) -> int:
+        """Delete results and failures written more than ``age`` seconds ago.
+
+        Their jobs answer ``expired`` from then on, also after a restart: the
+        highest id handed out is recorded first, so no id is ever reused.
+        Returns how many results were deleted.
+        """
+        old = self.store.written_before(time.time() - age)
+        if not old:
+            return 0
+        self.store.write_high_water(self._next - 1)
+        for number, kind in old:
+            self.expire(number)
+            self.store.remove(number, kind)
+        log.info("%d results older than %g s deleted", len(old), age)
+        return len(old)

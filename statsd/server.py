@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
-from . import __version__
+from . import __version__, assets, charts, discovery, openapi
 from .ingest import Dataset
 from .jobs import DONE, ERROR, EXPIRED, RUNNING, JobManager, QueueClosed, QueueFull
 from .stats import STATISTICS, BadRequest, check_request
@@ -37,6 +37,9 @@ JSON_TYPE = "application/json"
 
 #: Largest request body read, in bytes; a larger one is answered 413 unread.
 MAX_BODY = 64 * 1024
+
+#: Longest time a connection thread spends discarding a refused body (see _linger).
+LINGER_SECONDS = 2.0
 
 
 class Response(NamedTuple):
@@ -66,6 +69,18 @@ def json_response(data: object, status: int = 200, headers: Sequence[Tuple[str, 
 
 def error_body(reason: str) -> bytes:
     return json.dumps({"status": "error", "reason": reason}).encode()
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, control characters escaped.
+
+    Request text goes into webserver.log through this, so that a client
+    cannot forge log lines with a newline or an escape sequence.
+    """
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class Route(NamedTuple):
@@ -194,7 +209,67 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.timeout = self.server.request_timeout
+        self.linger = False  # set when a body is refused unread
         super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        if self.linger:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Shut our side, then read and drop what the client still sends, for a moment.
+
+        Closing a socket with unread input makes the kernel send a reset, and a
+        client still writing the body we refused (http.client writes it all
+        before it reads an answer) then sees a broken pipe instead of our 413.
+        Like Apache's lingering close, the discarding is bounded in time.
+        """
+        sock = self.connection
+        deadline = time.monotonic() + min(LINGER_SECONDS, self.server.request_timeout)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                if not sock.recv(65536):
+                    break
+        except OSError:
+            pass
+
+    def handle_one_request(self) -> None:
+        """Wait for a request; a client that stays silent or vanishes is closed quietly.
+
+        http.server logs a client that sends nothing for ``timeout`` seconds as
+        an error, and lets a connection reset escape as a traceback.  For a
+        keep-alive client both are ordinary ends of a connection: one info
+        line.  A request that stops half-way is still a warning (http.server's
+        "Request timed out"), and a reset in the middle of one is one line.
+        """
+        try:
+            if not self.rfile.peek(1):  # the client closed the connection
+                self.close_connection = True
+                return
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+            log.info("%s connection closed: no request in %g s",
+                     self.client_address[0], self.server.request_timeout)
+            return
+        except ConnectionError as error:
+            self.close_connection = True
+            log.info("%s connection closed by the client: %s",
+                     self.client_address[0], error.strerror or error)
+            return
+        self.requestline = ""  # not the previous request's, if this one fails early
+        try:
+            super().handle_one_request()
+        except ConnectionError as error:
+            self.close_connection = True
+            request = f' "{printable(self.requestline, 200)}"' if self.requestline else ""
+            log.warning("%s%s connection lost in the middle of a request: %s",
+                        self.client_address[0], request, error.strerror or error)
 
     # Every method goes through the route table; unknown methods get 501 from
     # http.server itself (through send_error below, so in JSON).
@@ -205,7 +280,9 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, self.query = self.path.partition("?")
+        logged_path = printable(path)
         self.params = ""  # what the log line shows of the request
+        self.body_read = False
         try:
             route, argument = find_route(path)
             if route is None:
@@ -218,34 +295,43 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         except Problem as problem:
             if problem.close:
                 self.close_connection = True
+                self.linger = True
             response = Response(problem.status, error_body(problem.reason), JSON_TYPE,
                                 problem.headers)
             self._send(response)
-            log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, path,
-                        problem.status, problem.reason, self._params_for_log())
+            log.warning('%s "%s %s" %d %s%s', self.client_address[0], self.command, logged_path,
+                        problem.status, printable(problem.reason), self._params_for_log())
             return
+        except ConnectionError:
+            raise  # the client is gone: nothing to answer (handle_one_request logs it)
         except (TimeoutError, socket.timeout):
             self.close_connection = True
             self._send(Response(408, error_body("timed out reading the request body")))
-            log.warning('%s "%s %s" 408 timed out reading the request body',
-                        self.client_address[0], self.command, path)
+            log.warning('%s "%s %s" 408 timed out reading the request body%s',
+                        self.client_address[0], self.command, logged_path, self._params_for_log())
             return
         except Exception:
             self.close_connection = True
             log.exception('%s "%s %s" 500 internal error%s', self.client_address[0],
-                          self.command, path, self._params_for_log())
+                          self.command, logged_path, self._params_for_log())
             self._send(Response(500, error_body("internal server error")))
             return
         self._send(response)
-        log.info('%s "%s %s" %d%s', self.client_address[0], self.command, path,
+        log.info('%s "%s %s" %d%s', self.client_address[0], self.command, logged_path,
                  response.status, self._params_for_log())
 
     def _params_for_log(self) -> str:
-        params = self.params or self.query
-        return f" {params[:300]}" if params else ""
+        """The query string and the body (both if there are both), printable, cut short."""
+        params = " ".join(part for part in (self.query, self.params) if part)
+        return f" {printable(params)}" if params else ""
 
     def _send(self, response: Response) -> None:
         """Write status line, headers and body in one ``send``."""
+        if self._body_left_unread():
+            # The next request on this connection would start inside that body;
+            # and the client may still be sending it (see _linger).
+            self.close_connection = True
+            self.linger = True
         status = response.status
         try:
             phrase = HTTPStatus(status).phrase
@@ -277,7 +363,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(Response(code, error_body(reason)))
         log.warning('%s "%s" %d %s', self.client_address[0],
-                    (self.requestline or "")[:200], code, reason)
+                    printable(self.requestline or "", 200), code, reason)
 
     def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.client_address[0], format % args)
@@ -289,6 +375,14 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         pass  # _dispatch logs one line per request, with its parameters
 
     # -- reading the body ----------------------------------------------------
+
+    def _body_left_unread(self) -> bool:
+        """Whether the request had a body that no endpoint read (e.g. a 405 to a POST)."""
+        headers = getattr(self, "headers", None)
+        if headers is None or getattr(self, "body_read", True):
+            return False
+        return (headers.get("Content-Length", "0").strip() not in ("", "0")
+                or "Transfer-Encoding" in headers)
 
     def read_json(self) -> object:
         """The request body parsed as JSON; any problem is a :class:`Problem`."""
@@ -308,6 +402,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             raise Problem(413, f"request body of {length} bytes is over the limit of {MAX_BODY}",
                           close=True)
         raw = self.rfile.read(length) if length else b""
+        self.body_read = True
         if len(raw) < length:
             raise Problem(400, "request body shorter than its Content-Length", close=True)
         self.params = raw[:300].decode("utf-8", "replace")
@@ -317,6 +412,8 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             return json.loads(raw)
         except ValueError as error:
             raise Problem(400, f"request body is not valid JSON: {error}")
+        except RecursionError:  # json's parser recurses once per nesting level
+            raise Problem(400, "request body is not valid JSON: nested too deeply")
 
     # -- the endpoints -------------------------------------------------------
 
@@ -362,6 +459,33 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         status = "done" if self.server.jobs.pending() == 0 else "shutting down"
         return json_response({"status": status})
 
+    # -- for people: discovery lists, charts, the API document, the dashboard --
+
+    def list_data(self, what: str) -> Response:
+        try:
+            data = discovery.LISTS[what](self.server.dataset, self.query)
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
+        return json_response({"status": "done", "data": data})
+
+    def chart(self, kind: str) -> Response:
+        try:
+            svg = charts.render(self.server.dataset, kind, self.query)
+        except charts.UnknownChart as problem:
+            raise Problem(404, str(problem))
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
+        return Response(200, svg.encode(), charts.SVG_TYPE)
+
+    def openapi_document(self, _: str) -> Response:
+        return json_response(openapi.document(ROUTES, PREFIX_ROUTES))
+
+    def static_file(self, name: str) -> Response:
+        found = assets.asset(name)
+        if found is None:
+            raise Problem(404, f"no such file: {name}")
+        return Response(200, found.body, found.content_type, [("Cache-Control", "no-cache")])
+
 
 #: Exact paths.  Every data endpoint of stats.STATISTICS is a POST that queues a job.
 ROUTES: Dict[str, Route] = {
@@ -373,12 +497,25 @@ ROUTES: Dict[str, Route] = {
                            summary="number of jobs queued or running"),
     "/api/graceful_shutdown": Route(("GET", "POST"), StatsRequestHandler.graceful_shutdown,
                                     summary="finish queued jobs, refuse new ones, then exit"),
+    **{f"/api/{name}": Route(("GET",), StatsRequestHandler.list_data, name, summary)
+       for name, summary in (
+           ("questions", "every question with data, which way is better, how many locations"),
+           ("states", "every location, or those with data for one question"),
+           ("categories", "stratification categories and groups of one question and location"))},
+    "/api/openapi.json": Route(("GET",), StatsRequestHandler.openapi_document,
+                               summary="this API as an OpenAPI 3 document"),
+    "/": Route(("GET",), StatsRequestHandler.static_file, "index.html",
+               summary="the dashboard: run any statistic, see its table and chart"),
 }
 
 #: Paths that end in a parameter: prefix -> route; the rest of the path is the argument.
 PREFIX_ROUTES: Dict[str, Route] = {
     "/api/get_results/": Route(("GET",), StatsRequestHandler.get_results,
                                summary="state and result of a job"),
+    "/api/charts/": Route(("GET",), StatsRequestHandler.chart,
+                          summary="a chart of the data as SVG"),
+    "/static/": Route(("GET",), StatsRequestHandler.static_file,
+                      summary="the dashboard's files"),
 }
 
 

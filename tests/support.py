@@ -16,12 +16,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
@@ -173,11 +175,13 @@ class ServedTestCase(unittest.TestCase):
 
     server: ServerProcess
     client: "Client"
+    #: Command-line options of the class's server, e.g. ``("--timeout", "1")``.
+    server_args: Tuple[str, ...] = ()
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = ServerProcess().start()
+        cls.server = ServerProcess(*cls.server_args).start()
         cls.client = cls.server.client()
 
     @classmethod
@@ -288,3 +292,53 @@ def conformance_cases() -> List[Tuple[str, str, Dict[str, Any], Any]]:
                 expected = json.load(handle)
             cases.append((endpoint, f"{endpoint}/{number}", body, expected))
     return cases
+
+
+def raw_exchange(port: int, data: bytes, *, shut_write: bool = False,
+                 timeout: float = 10.0) -> Optional[Tuple[int, Any, Any, bool]]:
+    """Send ``data`` as it is on a new connection; read one response.
+
+    Returns ``(status, headers, body, closed)`` -- body parsed as JSON when it
+    says so, ``closed`` true when the response said ``Connection: close`` and
+    the server did close --
+    or None when the server closed the connection without answering.  For
+    requests no well-behaved client would send: lying lengths, half lines.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None
+        body = response.read()
+        if "json" in response.getheader("Content-Type", ""):
+            body = json.loads(body)
+        closed = False
+        if response.will_close:  # announced: check that the server did close
+            try:
+                closed = sock.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+        return response.status, response.headers, body, closed
+
+
+class Threads:
+    """``count`` threads running ``target(index)``, started on entering a ``with``
+    and joined (each for at most ``timeout`` seconds) on leaving it: the load of
+    the concurrent tests."""
+
+    def __init__(self, count: int, target: Callable[[int], None], timeout: float = 60.0) -> None:
+        self.threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
+        self.timeout = timeout
+
+    def __enter__(self) -> "Threads":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for thread in self.threads:
+            thread.join(self.timeout)

@@ -1,0 +1,583 @@
+"""Charts of the statistics, as SVG documents written by hand.
+
+Why: the original service showed its numbers as charts; statsd draws them with
+the standard library alone, as text, so that a browser shows them with no
+script and no download.  Every chart is 800 px wide, has a title, axis labels
+and units, and tells its series apart by shape, dash pattern, hatching and
+text as well as by colour, so that it still reads when printed in grey.
+
+Every bar, point and rule carries its number in ``data-*`` attributes (and in
+a ``<title>`` tooltip): the tests read them back with ``xml.etree`` and check
+them, and the drawn geometry, against the statistic the chart shows.
+
+The four kinds, in :data:`CHARTS`:
+
+* ``trend``: one question, mean per ``YearStart`` for one or more locations,
+  with the "National" line for reference;
+* ``states``: one question, every location's mean as sorted bars, the global
+  mean as a rule, the best 5 and worst 5 marked (as ``states_mean``,
+  ``best5``, ``worst5`` and ``global_mean``);
+* ``categories``: one question and location, the mean of each stratification
+  grouped by category (as ``state_mean_by_category``);
+* ``split``: one question, location and category, each stratification's mean
+  as a share of the category's sum of means, as one stacked bar.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from xml.sax.saxutils import escape, quoteattr
+
+from .ingest import Dataset, LocationData
+from .query import parse_query, required
+from .stats import LOWER_IS_BETTER, STATISTICS, BadRequest, check_request, location_means
+
+WIDTH = 800
+SVG_TYPE = "image/svg+xml; charset=utf-8"
+FONT = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif"
+NATIONAL = "National"
+#: Most locations one trend chart draws (beside the National line).
+MAX_TREND_LOCATIONS = 6
+
+#: Okabe-Ito colours: distinct for colour-blind eyes, and of distinct lightness.
+INK = "#1a1a1a"
+GRID = "#d0d0d0"
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+GREEN = "#009E73"
+VERMILLION = "#D55E00"
+SKY = "#56B4E9"
+PURPLE = "#CC79A7"
+YELLOW = "#F0E442"
+PALE = "#b8c7d6"
+#: White outline behind text drawn over lines, so that the text stays readable.
+HALO = {"stroke": "#ffffff", "stroke_width": 3, "paint_order": "stroke"}
+
+
+class UnknownChart(LookupError):
+    """No chart of that kind; ``str()`` names the kinds there are."""
+
+
+class ChartRequest(NamedTuple):
+    """The checked parameters of a chart."""
+
+    question: str
+    states: Tuple[str, ...]
+    category: Optional[str]
+
+
+# -- drawing primitives ---------------------------------------------------
+
+
+def _attributes(attributes: Dict[str, object]) -> str:
+    """``name="value"`` pairs; ``class_`` is ``class``, ``data_value`` is ``data-value``."""
+    parts = []
+    for name, value in attributes.items():
+        if value is None:
+            continue
+        name = name.rstrip("_").replace("_", "-")
+        parts.append(f"{name}={quoteattr(str(value))}")
+    return " ".join(parts)
+
+
+class Canvas:
+    """An SVG document built element by element, rendered once."""
+
+    def __init__(self, height: float, title: str) -> None:
+        self.height = height
+        self.title = title
+        self.defs: List[str] = []
+        self.parts: List[str] = []
+
+    def element(self, tag: str, text: Optional[str] = None, tooltip: Optional[str] = None,
+                **attributes: object) -> None:
+        inner = ""
+        if tooltip is not None:
+            inner += f"<title>{escape(tooltip)}</title>"
+        if text is not None:
+            inner += escape(text)
+        head = f"<{tag} {_attributes(attributes)}".rstrip()
+        self.parts.append(f"{head}>{inner}</{tag}>" if inner else f"{head}/>")
+
+    def text(self, x: float, y: float, text: str, size: int = 13, anchor: str = "start",
+             weight: Optional[str] = None, **attributes: object) -> None:
+        self.element("text", text, x=_n(x), y=_n(y), font_size=size, text_anchor=anchor,
+                     font_weight=weight, fill=attributes.pop("fill", INK), **attributes)
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = INK,
+             width: float = 1, **attributes: object) -> None:
+        self.element("line", x1=_n(x1), y1=_n(y1), x2=_n(x2), y2=_n(y2), stroke=stroke,
+                     stroke_width=width, **attributes)
+
+    def heading(self, title: str, subtitle: str) -> float:
+        """Draw the title (wrapped) and a grey subtitle; return the y below them."""
+        y = 28.0
+        for line in textwrap.wrap(title, 74):
+            self.text(WIDTH / 2, y, line, size=17, anchor="middle", weight="bold", class_="title")
+            y += 22
+        self.text(WIDTH / 2, y, subtitle, size=13, anchor="middle", fill="#444444",
+                  class_="subtitle")
+        return y + 16
+
+    def render(self) -> str:
+        defs = f"<defs>{''.join(self.defs)}</defs>" if self.defs else ""
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{_n(self.height)}" '
+            f'viewBox="0 0 {WIDTH} {_n(self.height)}" role="img" font-family={quoteattr(FONT)}>'
+            f"<title>{escape(self.title)}</title>{defs}"
+            f'<rect width="{WIDTH}" height="{_n(self.height)}" fill="#ffffff"/>'
+            + "".join(self.parts) + "</svg>\n"
+        )
+
+
+def _n(number: float) -> str:
+    """A coordinate with at most two decimals, without trailing zeros."""
+    text = f"{number:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _value(number: float) -> str:
+    return f"{number:.1f}"
+
+
+#: Fills for series that sit side by side: each differs from its neighbours
+#: in pattern or in lightness, not only in hue.
+_PATTERNS = (
+    ("solid-blue", BLUE, None),
+    ("hatch-orange", ORANGE, "M0,8 L8,0"),
+    ("dots-green", GREEN, "dots"),
+    ("solid-yellow", YELLOW, None),
+    ("cross-vermillion", VERMILLION, "M0,0 L8,8 M0,8 L8,0"),
+    ("solid-sky", SKY, None),
+    ("lines-purple", PURPLE, "M0,4 L8,4"),
+    ("hatch-grey", "#888888", "M0,0 L8,8"),
+)
+
+
+def _define_fills(canvas: Canvas) -> List[str]:
+    """Add the patterns to ``canvas``; return the fills, each paint or ``url(#pattern)``."""
+    fills = []
+    for name, colour, shape in _PATTERNS:
+        if shape is None:
+            fills.append(colour)
+            continue
+        if shape == "dots":
+            mark = f'<circle cx="4" cy="4" r="1.8" fill="{INK}"/>'
+        else:
+            mark = f'<path d="{shape}" stroke="{INK}" stroke-width="1.4"/>'
+        canvas.defs.append(
+            f'<pattern id="{name}" width="8" height="8" patternUnits="userSpaceOnUse">'
+            f'<rect width="8" height="8" fill="{colour}"/>{mark}</pattern>')
+        fills.append(f"url(#{name})")
+    return fills
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> List[float]:
+    """Round tick values covering ``low..high``: steps of 1, 2 or 5 times a power of ten."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(power * factor for factor in (1, 2, 2.5, 5, 10) if power * factor >= raw)
+    first = math.floor(low / step) * step
+    ticks = []
+    tick = first
+    while tick < high + step * 0.999:
+        ticks.append(round(tick, 10))
+        tick += step
+    return ticks
+
+
+def _unit(question: str) -> str:
+    return "%" if question.startswith("Percent") else ""
+
+
+def _value_axis_label(question: str) -> str:
+    unit = _unit(question)
+    return "Mean Data_Value" + (" (% of adults)" if unit == "%" else "")
+
+
+def _is_lower_better(question: str) -> bool:
+    return question in LOWER_IS_BETTER
+
+
+# -- the states chart ------------------------------------------------------
+
+ROW = 17.0
+
+
+def _horizontal_axis(canvas: Canvas, left: float, right: float, top: float, bottom: float,
+                     ticks: Sequence[float], scale: Callable[[float], float], label: str) -> None:
+    """Grid lines and tick labels above and below a horizontal-bar plot, and the axis label."""
+    for tick in ticks:
+        x = scale(tick)
+        canvas.line(x, top, x, bottom, stroke=GRID)
+        canvas.text(x, top - 6, f"{tick:g}", size=12, anchor="middle")
+        canvas.text(x, bottom + 16, f"{tick:g}", size=12, anchor="middle")
+    canvas.line(left, bottom, right, bottom)
+    canvas.text((left + right) / 2, bottom + 36, label, size=13, anchor="middle",
+                class_="axis-label")
+
+
+def draw_states(dataset: Dataset, request: ChartRequest) -> str:
+    question = request.question
+    ascending = location_means(dataset, question)
+    best = list(STATISTICS["best5"].function(dataset, question))
+    worst = list(STATISTICS["worst5"].function(dataset, question))
+    overall = dataset.questions[question].overall.mean
+    rows = ascending if _is_lower_better(question) else ascending[::-1]
+    marks = {location: f"best {rank}" for rank, location in enumerate(best, 1)}
+    for rank, location in enumerate(worst, 1):
+        marks.setdefault(location, f"worst {rank}")
+
+    title = question
+    order = "lowest" if _is_lower_better(question) else "highest"
+    canvas = Canvas(0, f"{title}: mean by location")
+    top = canvas.heading(title, f"Mean by location, best ({order}) first; "
+                                f"{len(rows)} locations") + 44
+    canvas.height = top + len(rows) * ROW + 60
+    legend_y = top - 38
+    fills = {"best": BLUE, "worst": "url(#worst-hatch)", "": PALE}
+    canvas.defs.append(
+        '<pattern id="worst-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="7" height="7" fill="#f4c27a"/>'
+        f'<line x1="0" y1="0" x2="0" y2="7" stroke="{INK}" stroke-width="2.2"/></pattern>')
+    legend_x = 190.0
+    for label, fill in (("best 5", fills["best"]), ("worst 5", fills["worst"]),
+                        ("others", fills[""])):
+        canvas.element("rect", x=_n(legend_x), y=_n(legend_y - 11), width=16, height=12,
+                       fill=fill, stroke=INK, stroke_width=0.6)
+        canvas.text(legend_x + 22, legend_y, label, size=13)
+        legend_x += 110
+    canvas.line(legend_x, legend_y - 12, legend_x, legend_y + 2, stroke=INK, width=2,
+                stroke_dasharray="5,3")
+    canvas.text(legend_x + 8, legend_y, f"global mean {_value(overall)}{_unit(question)}", size=13)
+
+    left, right = 180.0, WIDTH - 90.0
+    bottom = top + len(rows) * ROW
+    ticks = nice_ticks(0.0, max(mean for _, mean in rows))
+    span = ticks[-1]
+    scale = lambda value: left + (right - left) * value / span  # noqa: E731
+    _horizontal_axis(canvas, left, right, top, bottom, ticks, scale,
+                     _value_axis_label(question))
+    for index, (location, mean) in enumerate(rows):
+        y = top + index * ROW
+        mark = marks.get(location, "")
+        kind = mark.split(" ")[0]
+        canvas.text(left - 6, y + ROW * 0.72, location, size=12, anchor="end")
+        canvas.element("rect", tooltip=f"{location}: {mean}", class_="bar", x=_n(left),
+                       y=_n(y + 2), width=_n(scale(mean) - left), height=_n(ROW - 4),
+                       fill=fills[kind], stroke=INK if kind else "none", stroke_width=0.6,
+                       data_location=location, data_value=repr(mean), data_mark=mark)
+    x = scale(overall)
+    canvas.line(x, top - 2, x, bottom + 2, stroke=INK, width=2, stroke_dasharray="5,3",
+                class_="global-mean", data_value=repr(overall))
+    for index, (location, mean) in enumerate(rows):
+        mark = marks.get(location, "")
+        label = _value(mean) + (f"  {mark}" if mark else "")
+        canvas.text(scale(mean) + 4, top + index * ROW + ROW * 0.72, label, size=11,
+                    weight="bold" if mark else None, **HALO)
+    return canvas.render()
+
+
+# -- the categories chart -----------------------------------------------------
+
+
+def _location(dataset: Dataset, request: ChartRequest) -> LocationData:
+    return dataset.questions[request.question].locations[request.states[0]]
+
+
+def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
+    question, state = request.question, request.states[0]
+    place = _location(dataset, request)
+    groups = sorted(place.groups.items())
+    categories: Dict[str, List[Tuple[str, float]]] = {}
+    for (category, stratification), accumulator in groups:
+        categories.setdefault(category, []).append((stratification, accumulator.mean))
+
+    canvas = Canvas(0, f"{question}: {state} by category")
+    fills = _define_fills(canvas)
+    top = canvas.heading(question, f"{state}: mean of each stratification, by category") + 30
+    heading_row = 22.0
+    bottom = top + len(groups) * ROW + len(categories) * heading_row
+    canvas.height = bottom + 60
+    left, right = 230.0, WIDTH - 60.0
+    ticks = nice_ticks(0.0, max(accumulator.mean for _, accumulator in groups))
+    span = ticks[-1]
+    scale = lambda value: left + (right - left) * value / span  # noqa: E731
+    _horizontal_axis(canvas, left, right, top, bottom, ticks, scale,
+                     _value_axis_label(question))
+    y = top
+    for number, (category, members) in enumerate(categories.items()):
+        fill = fills[number % len(fills)]
+        canvas.element("rect", x=8, y=_n(y + 4), width=14, height=14, fill=fill,
+                       stroke=INK, stroke_width=0.6)
+        canvas.text(28, y + 16, category, size=13, weight="bold", class_="category")
+        y += heading_row
+        for stratification, mean in members:
+            canvas.text(left - 6, y + ROW * 0.72, stratification, size=12, anchor="end")
+            canvas.element("rect", tooltip=f"{category} / {stratification}: {mean}",
+                           class_="bar", x=_n(left), y=_n(y + 2),
+                           width=_n(scale(mean) - left), height=_n(ROW - 4), fill=fill,
+                           stroke=INK, stroke_width=0.6, data_category=category,
+                           data_stratification=stratification, data_value=repr(mean))
+            canvas.text(scale(mean) + 4, y + ROW * 0.72, _value(mean), size=11, **HALO)
+            y += ROW
+    overall = place.overall.mean
+    x = scale(overall)
+    canvas.line(x, top - 2, x, bottom + 2, stroke=INK, width=2, stroke_dasharray="5,3",
+                class_="location-mean", data_value=repr(overall))
+    canvas.text(x + 4, top + 12, f"{state} mean {_value(overall)}", size=12, weight="bold",
+                **HALO)
+    return canvas.render()
+
+
+# -- the split chart ------------------------------------------------------------
+
+
+def draw_split(dataset: Dataset, request: ChartRequest) -> str:
+    question, state, category = request.question, request.states[0], request.category
+    place = _location(dataset, request)
+    members = [(stratification, accumulator.mean)
+               for (group_category, stratification), accumulator in sorted(place.groups.items())
+               if group_category == category]
+    total = sum(mean for _, mean in members)
+
+    canvas = Canvas(0, f"{question}: {state}, {category}")
+    fills = _define_fills(canvas)
+    top = canvas.heading(question, f"{state}, {category}: each group's mean as a share "
+                                   f"of the sum of the {len(members)} means") + 20
+    left, right = 40.0, WIDTH - 40.0
+    bar_height = 56.0
+    x = left
+    for index, (stratification, mean) in enumerate(members):
+        share = mean / total if total else 0.0
+        width = (right - left) * share
+        fill = fills[index % len(fills)]
+        canvas.element("rect", tooltip=f"{stratification}: {mean} ({share:.1%})",
+                       class_="segment", x=_n(x), y=_n(top), width=_n(width),
+                       height=_n(bar_height), fill=fill, stroke=INK, stroke_width=1,
+                       data_stratification=stratification, data_value=repr(mean),
+                       data_share=repr(share))
+        if width >= 34:
+            canvas.element("rect", x=_n(x + width / 2 - 15), y=_n(top + bar_height / 2 - 10),
+                           width=30, height=18, fill="#ffffff", opacity=0.85, rx=3)
+            canvas.text(x + width / 2, top + bar_height / 2 + 4, str(index + 1), size=13,
+                        anchor="middle", weight="bold")
+        x += width
+    canvas.text(left, top + bar_height + 18, "0%", size=12, anchor="middle")
+    canvas.text(right, top + bar_height + 18, "100%", size=12, anchor="middle")
+    canvas.text((left + right) / 2, top + bar_height + 36,
+                "Share of the sum of the group means (%)", size=13, anchor="middle",
+                class_="axis-label")
+
+    y = top + bar_height + 70
+    canvas.text(left + 40, y, "group", size=13, weight="bold")
+    canvas.text(right - 150, y, "mean", size=13, weight="bold", anchor="end")
+    canvas.text(right, y, "share", size=13, weight="bold", anchor="end")
+    for index, (stratification, mean) in enumerate(members):
+        y += 24
+        fill = fills[index % len(fills)]
+        canvas.element("rect", x=_n(left), y=_n(y - 14), width=30, height=18,
+                       fill=fill, stroke=INK, stroke_width=0.6)
+        canvas.text(left + 15, y, str(index + 1), size=12, anchor="middle", weight="bold",
+                    **HALO)
+        canvas.text(left + 40, y, stratification, size=13)
+        canvas.text(right - 150, y, f"{_value(mean)}{_unit(question)}", size=13, anchor="end")
+        canvas.text(right, y, f"{mean / total:.1%}" if total else "-", size=13, anchor="end")
+    canvas.height = y + 24
+    return canvas.render()
+
+
+# -- the trend chart ------------------------------------------------------------
+
+#: (marker shape, dash pattern, colour) per series; the first is National's.
+_SERIES_STYLES = (
+    ("square", "6,4", INK),
+    ("circle", None, BLUE),
+    ("triangle", None, VERMILLION),
+    ("diamond", None, GREEN),
+    ("cross", "2,3", PURPLE),
+    ("circle-open", "8,3,2,3", ORANGE),
+    ("square-open", "1,3", SKY),
+)
+
+
+def _marker(canvas: Canvas, shape: str, x: float, y: float, colour: str,
+            kind: str = "point", **data: object) -> None:
+    size = 5.0
+    common = dict(stroke=INK, stroke_width=1, class_=kind, **data)
+    if shape == "square":
+        canvas.element("rect", x=_n(x - size), y=_n(y - size), width=_n(2 * size),
+                       height=_n(2 * size), fill=colour, **common)
+    elif shape == "square-open":
+        canvas.element("rect", x=_n(x - size), y=_n(y - size), width=_n(2 * size),
+                       height=_n(2 * size), fill="#ffffff", **{**common, "stroke": colour,
+                                                               "stroke_width": 2})
+    elif shape == "circle":
+        canvas.element("circle", cx=_n(x), cy=_n(y), r=_n(size), fill=colour, **common)
+    elif shape == "circle-open":
+        canvas.element("circle", cx=_n(x), cy=_n(y), r=_n(size), fill="#ffffff",
+                       **{**common, "stroke": colour, "stroke_width": 2})
+    elif shape == "triangle":
+        points = f"{_n(x)},{_n(y - size - 1)} {_n(x - size - 1)},{_n(y + size + 1)} " \
+                 f"{_n(x + size + 1)},{_n(y + size + 1)}"
+        canvas.element("polygon", points=points, fill=colour, **common)
+    elif shape == "diamond":
+        points = f"{_n(x)},{_n(y - size - 1)} {_n(x + size + 1)},{_n(y)} " \
+                 f"{_n(x)},{_n(y + size + 1)} {_n(x - size - 1)},{_n(y)}"
+        canvas.element("polygon", points=points, fill=colour, **common)
+    else:  # cross
+        path = f"M{_n(x - size)},{_n(y - size)} L{_n(x + size)},{_n(y + size)} " \
+               f"M{_n(x - size)},{_n(y + size)} L{_n(x + size)},{_n(y - size)}"
+        canvas.element("path", d=path, **{**common, "stroke": colour, "stroke_width": 3})
+
+
+def trend_series(dataset: Dataset, request: ChartRequest) -> List[Tuple[str, List[Tuple[int, float]]]]:
+    """``[(location, [(year, mean), ...])]``: National first when it has data, then the states."""
+    locations = dataset.questions[request.question].locations
+    names = [NATIONAL] if NATIONAL in locations else []
+    names += [name for name in request.states if name != NATIONAL]
+    return [(name, [(year, accumulator.mean)
+                    for year, accumulator in sorted(locations[name].years.items())])
+            for name in names]
+
+
+def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
+    question = request.question
+    series = trend_series(dataset, request)
+    points = [point for _, values in series for point in values]
+    if not points:
+        raise BadRequest("no YearStart values for these locations")
+    years = sorted({year for year, _ in points})
+    means = [mean for _, mean in points]
+
+    shown = ", ".join(name for name, _ in series)
+    canvas = Canvas(0, f"{question}: trend for {shown}")
+    top = canvas.heading(question, f"Mean per year (YearStart): {shown}")
+    legend_top = top + 4
+    legend_rows = math.ceil(len(series) / 3)
+    top = legend_top + legend_rows * 22 + 16
+    left, right = 80.0, WIDTH - 40.0
+    bottom = top + 360.0
+    canvas.height = bottom + 60
+
+    spread = max(means) - min(means)
+    margin = 1.0 if spread == 0 else 0.0  # a single value sits mid-height
+    ticks = nice_ticks(min(means) - margin, max(means) + margin)
+    low, high = ticks[0], ticks[-1]
+    y_of = lambda value: bottom - (bottom - top) * (value - low) / (high - low)  # noqa: E731
+    first, last = years[0], years[-1]
+    pad = 0.5
+    x_of = lambda year: left + (right - left) * (year - first + pad) / (last - first + 2 * pad)  # noqa: E731
+
+    for tick in ticks:
+        y = y_of(tick)
+        canvas.line(left, y, right, y, stroke=GRID)
+        canvas.text(left - 8, y + 4, f"{tick:g}", size=12, anchor="end")
+    for year in range(first, last + 1):
+        x = x_of(year)
+        canvas.line(x, bottom, x, bottom + 5)
+        canvas.text(x, bottom + 20, str(year), size=12, anchor="middle")
+    canvas.line(left, top, left, bottom)
+    canvas.line(left, bottom, right, bottom)
+    canvas.text((left + right) / 2, bottom + 44, "Year (YearStart)", size=13, anchor="middle",
+                class_="axis-label")
+    middle = (top + bottom) / 2
+    canvas.text(22, middle, _value_axis_label(question), size=13, anchor="middle",
+                transform=f"rotate(-90 22 {_n(middle)})", class_="axis-label")
+
+    for index, (name, values) in enumerate(series):
+        style = _SERIES_STYLES[index if series[0][0] == NATIONAL else index + 1]
+        shape, dash, colour = style
+        column, row = index % 3, index // 3
+        lx, ly = left + column * 230, legend_top + row * 22 + 8
+        canvas.line(lx, ly, lx + 34, ly, stroke=colour, width=2.5, stroke_dasharray=dash)
+        _marker(canvas, shape, lx + 17, ly, colour, kind="legend-marker")
+        canvas.text(lx + 42, ly + 5, name, size=13)
+        if len(values) > 1:
+            path = " ".join(f"{_n(x_of(year))},{_n(y_of(mean))}" for year, mean in values)
+            canvas.element("polyline", points=path, fill="none", stroke=colour, stroke_width=2.5,
+                           stroke_dasharray=dash, class_="series", data_location=name)
+        for year, mean in values:
+            _marker(canvas, shape, x_of(year), y_of(mean), colour,
+                    tooltip=f"{name} {year}: {mean}",
+                    data_location=name, data_year=year, data_value=repr(mean))
+    return canvas.render()
+
+
+# -- the registry and the request checks -----------------------------------------
+
+
+class Chart(NamedTuple):
+    """One chart kind: how to draw it and which query parameters it takes."""
+
+    name: str
+    draw: Callable[[Dataset, ChartRequest], str]
+    states: str  # "none", "one" or "many"
+    needs_category: bool
+    summary: str
+
+
+CHARTS: Dict[str, Chart] = {chart.name: chart for chart in (
+    Chart("trend", draw_trend, "many", False,
+          "mean per year of one or more locations (state, repeated), with the National line"),
+    Chart("states", draw_states, "none", False,
+          "every location's mean as sorted bars, global mean, best 5 and worst 5 marked"),
+    Chart("categories", draw_categories, "one", False,
+          "one location's mean of each stratification, grouped by category"),
+    Chart("split", draw_split, "one", True,
+          "one location's stratifications of one category, as shares of a stacked bar"),
+)}
+
+
+def chart_parameters(chart: Chart) -> List[str]:
+    """The query parameters ``chart`` accepts, in the order a person would give them."""
+    names = ["question"]
+    if chart.states != "none":
+        names.append("state")
+    if chart.needs_category:
+        names.append("category")
+    return names
+
+
+def render(dataset: Dataset, kind: str, query: str) -> str:
+    """The SVG of chart ``kind`` for the URL query string ``query``.
+
+    Raises :class:`UnknownChart` for a kind that does not exist and
+    :class:`~statsd.stats.BadRequest` for a missing, repeated, unknown or
+    invalid parameter.
+    """
+    chart = CHARTS.get(kind)
+    if chart is None:
+        raise UnknownChart(f"no chart {kind!r}; charts: {', '.join(CHARTS)}")
+    return chart.draw(dataset, check_chart_request(dataset, chart, query))
+
+
+def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequest:
+    """Parse and check the query string of a chart request."""
+    params = parse_query(query, chart_parameters(chart),
+                         repeatable=("state",) if chart.states == "many" else ())
+    question = required(params, "question")
+    check_request(dataset, STATISTICS["global_mean"], {"question": question})
+    states = tuple(params.get("state", ()))
+    if chart.states == "one":
+        states = (required(params, "state"),)
+    if len(states) > MAX_TREND_LOCATIONS:
+        raise BadRequest(f"at most {MAX_TREND_LOCATIONS} states in one chart")
+    for state in states:
+        check_request(dataset, STATISTICS["state_mean"], {"question": question, "state": state})
+    if chart.states == "many" and not states and NATIONAL not in dataset.questions[question].locations:
+        raise BadRequest("missing parameter 'state' (this question has no National data)")
+    category = None
+    if chart.needs_category:
+        category = required(params, "category")
+        place = dataset.questions[question].locations[states[0]]
+        known = sorted({group_category for group_category, _ in place.groups})
+        if category not in known:
+            raise BadRequest(f"no category {category!r} for {states[0]!r} on this question; "
+                             f"categories: {', '.join(known)}")
+    return ChartRequest(question, states, category)

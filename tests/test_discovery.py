@@ -1,0 +1,157 @@
+"""Discovery lists and the OpenAPI document, against the running server.
+
+The lists are compared with an independent pass over the CSV; the OpenAPI
+document is walked against the route table of statsd.server, both ways, and
+every documented GET path without required parameters is called to check that
+it answers what the document says.
+"""
+
+import unittest
+from urllib.parse import urlencode
+
+import reference
+from support import OBESITY, ServedTestCase
+
+from statsd import openapi
+from statsd.server import PREFIX_ROUTES, ROUTES
+from statsd.stats import LOWER_IS_BETTER, STATISTICS
+
+METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
+
+
+class DiscoveryTest(ServedTestCase):
+    def get_data(self, path, **query):
+        if query:
+            path += "?" + urlencode(query)
+        status, body = self.client.get(path)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["status"], "done")
+        return body["data"]
+
+    def test_questions_list_every_question_with_data(self):
+        data = self.get_data("/api/questions")
+        self.assertEqual([item["question"] for item in data], reference.questions())
+        for item in data:
+            question = item["question"]
+            self.assertEqual(item["locations"], len(reference.locations(question)))
+            self.assertEqual(item["better"], "lower" if question in LOWER_IS_BETTER else "higher")
+
+    def test_states_list_every_location_or_those_of_one_question(self):
+        self.assertEqual(self.get_data("/api/states"), reference.locations())
+        for question in reference.questions():
+            with self.subTest(question=question[:50]):
+                self.assertEqual(self.get_data("/api/states", question=question),
+                                 reference.locations(question))
+                # Every listed state is accepted by a state_* statistic.
+                state = reference.locations(question)[-1]
+                self.assertIn(state, self.client.run("state_mean", {"question": question,
+                                                                   "state": state}))
+
+    def test_categories_of_a_location(self):
+        data = self.get_data("/api/categories", question=OBESITY, state="Ohio")
+        expected = {}
+        for (question, location, category, stratification) in sorted(reference.group_means()):
+            if question == OBESITY and location == "Ohio":
+                expected.setdefault(category, []).append(stratification)
+        self.assertEqual(data, expected)
+
+    def test_bad_discovery_requests(self):
+        cases = [
+            ("/api/states?question=nope", "unknown question 'nope'"),
+            ("/api/states?state=Ohio", "unknown parameter 'state'"),
+            ("/api/questions?x=1", "unknown parameter 'x'"),
+            ("/api/categories?question=" + OBESITY.replace(" ", "+"), "missing parameter 'state'"),
+            ("/api/categories?state=Ohio", "missing parameter 'question'"),
+        ]
+        for path, reason in cases:
+            with self.subTest(path=path):
+                status, body = self.client.get(path)
+                self.assertEqual(status, 400)
+                self.assertIn(reason, body["reason"])
+
+    # -- OpenAPI ------------------------------------------------------------------------
+
+    def document(self):
+        status, body = self.client.get("/api/openapi.json")
+        self.assertEqual(status, 200)
+        return body
+
+    def test_openapi_paths_are_exactly_the_route_table(self):
+        document = self.document()
+        self.assertTrue(document["openapi"].startswith("3."))
+        paths = document["paths"]
+        expected = {}
+        for path, route in ROUTES.items():
+            expected[path] = route
+        for prefix, route in PREFIX_ROUTES.items():
+            (template,) = [path for path in paths if path.startswith(prefix) and path != prefix
+                           and path[len(prefix):].startswith("{")]
+            expected[template] = route
+        self.assertEqual(set(paths), set(expected))
+        for path, route in expected.items():
+            with self.subTest(path=path):
+                operations = {name for name in paths[path] if name in METHODS}
+                self.assertEqual(operations, {method.lower() for method in route.methods})
+                for name in operations:
+                    operation = paths[path][name]
+                    self.assertEqual(operation["summary"], route.summary)
+                    self.assertIn("200", operation["responses"])
+                    for parameter in operation.get("parameters", ()):
+                        if parameter["in"] == "path":
+                            self.assertIn("{" + parameter["name"] + "}", path)
+
+    def test_every_route_has_its_own_documentation(self):
+        """A new route without an entry in statsd/openapi.py DOCS fails here."""
+        for path, route in ROUTES.items():
+            self.assertIsNotNone(openapi.doc_for(path, route),
+                                 f"route {path} has no entry in statsd.openapi.DOCS")
+        for prefix, route in PREFIX_ROUTES.items():
+            doc = openapi.doc_for(prefix, route)
+            self.assertIsNotNone(doc, f"prefix route {prefix} has no entry in statsd.openapi.DOCS")
+            self.assertIsNotNone(doc.path_parameter, f"{prefix} documents no path parameter")
+        self.assertFalse(set(openapi.DOCS) - set(ROUTES) - set(PREFIX_ROUTES),
+                         "DOCS documents paths that are not routes")
+
+    def test_openapi_request_bodies_follow_the_statistics(self):
+        paths = self.document()["paths"]
+        for name, statistic in STATISTICS.items():
+            with self.subTest(statistic=name):
+                schema = paths[f"/api/{name}"]["post"]["requestBody"]["content"][
+                    "application/json"]["schema"]
+                expected = ["question", "state"] if statistic.needs_state else ["question"]
+                self.assertEqual(schema["required"], expected)
+
+    def test_openapi_references_resolve(self):
+        document = self.document()
+
+        def walk(node):
+            if isinstance(node, dict):
+                reference_ = node.get("$ref")
+                if reference_ is not None:
+                    self.assertTrue(reference_.startswith("#/"), reference_)
+                    target = document
+                    for part in reference_[2:].split("/"):
+                        target = target[part]
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(document)
+
+    def test_documented_get_paths_answer_as_documented(self):
+        for path, item in self.document()["paths"].items():
+            operation = item.get("get")
+            if operation is None or "{" in path or path == "/api/graceful_shutdown" or any(
+                    parameter.get("required") for parameter in operation.get("parameters", ())):
+                continue
+            with self.subTest(path=path):
+                status, headers, _ = self.client.request("GET", path)
+                self.assertEqual(status, 200)
+                (documented,) = operation["responses"]["200"]["content"]
+                self.assertEqual(headers["Content-Type"].split(";")[0], documented)
+
+
+if __name__ == "__main__":
+    unittest.main()

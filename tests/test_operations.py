@@ -1,0 +1,133 @@
+"""Operations: --results-ttl, and ingest progress on the console for large files."""
+
+import argparse
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from support import OBESITY, PROJECT, SAMPLE_CSV, ServerProcess
+
+from statsd.retention import parse_duration
+
+
+def wait_for(condition, timeout=15.0, interval=0.1):
+    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+class ResultsTtlTest(unittest.TestCase):
+    def test_parse_duration(self):
+        self.assertEqual(parse_duration("90"), 90)
+        self.assertEqual(parse_duration("1.5"), 1.5)
+        self.assertEqual(parse_duration("30m"), 1800)
+        self.assertEqual(parse_duration("12h"), 43200)
+        self.assertEqual(parse_duration("7d"), 604800)
+        for bad in ("", "0", "-1", "soon", "5w", "1e3"):
+            with self.subTest(text=bad), self.assertRaises(argparse.ArgumentTypeError):
+                parse_duration(bad)
+
+    def test_bad_ttl_is_a_usage_error(self):
+        done = subprocess.run([sys.executable, "-m", "statsd", "--results-ttl", "soon"],
+                              cwd=PROJECT, capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("not a duration: 'soon'", done.stderr)
+
+    def test_old_results_expire_and_their_ids_are_never_reused(self):
+        directory = tempfile.mkdtemp(prefix="statsd-ttl-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        with ServerProcess("--results-ttl", "1s", directory=directory) as server:
+            client = server.client()
+            status, answer = client.post("best5", {"question": OBESITY})
+            self.assertEqual(status, 200)
+            job_id = answer["job_id"]
+            self.assertEqual(job_id, "job_id_1")
+            self.assertEqual(client.wait_result(job_id)["status"], "done")
+            result = os.path.join(server.results, "job_id_1.json")
+            self.assertTrue(os.path.exists(result))
+            # Gone after a second or so; /api/jobs and get_results say so.
+            wait_for(lambda: client.get("/api/jobs")[1]["data"] == [{"job_id_1": "expired"}])
+            self.assertFalse(os.path.exists(result))
+            status, body = client.get("/api/get_results/job_id_1")
+            self.assertEqual((status, body), (410, {"status": "error", "reason": "result expired"}))
+            client.close()
+        self.assertEqual(os.listdir(os.path.join(directory, "results")), ["job_id_highest"])
+        # Restarted without a TTL over the same directory: still expired, next id is 2.
+        with ServerProcess(directory=directory) as server:
+            client = server.client()
+            self.assertEqual(client.get("/api/jobs")[1]["data"], [{"job_id_1": "expired"}])
+            self.assertEqual(client.post("global_mean", {"question": OBESITY})[1]["job_id"],
+                             "job_id_2")
+            self.assertEqual(client.wait_result("job_id_2")["status"], "done")
+            client.close()
+
+    def test_results_are_kept_forever_by_default(self):
+        with ServerProcess() as server:
+            client = server.client()
+            job_id = client.post("best5", {"question": OBESITY})[1]["job_id"]
+            client.wait_result(job_id)
+            os.utime(os.path.join(server.results, f"{job_id}.json"), (0, 0))  # written in 1970
+            time.sleep(0.5)
+            self.assertEqual(client.get("/api/jobs")[1]["data"], [{job_id: "done"}])
+            client.close()
+
+
+class IngestProgressTest(unittest.TestCase):
+    def test_large_csv_shows_rows_and_percent_then_the_summary(self):
+        """On a terminal, a file over 8 MB shows progress lines, then the summary."""
+        directory = tempfile.mkdtemp(prefix="statsd-big-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        big = os.path.join(directory, "big.csv")
+        with open(SAMPLE_CSV, encoding="utf-8") as handle:
+            header, *rows = handle.readlines()
+        with open(big, "w", encoding="utf-8") as handle:
+            handle.write(header)
+            copies = 0
+            while handle.tell() < 9 * 1024 * 1024:
+                handle.writelines(rows)
+                copies += 1
+
+        controller, terminal = pty.openpty()
+        self.addCleanup(os.close, controller)
+        env = dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "statsd", "--port", "0", "--data", big, "--log-file", ""],
+            cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal)
+        os.close(terminal)
+        output = b""
+        deadline = time.monotonic() + 30
+        try:
+            while b"serving on" not in output and time.monotonic() < deadline:
+                if not select.select([controller], [], [], 1.0)[0]:
+                    continue
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the server closed the terminal: it has exited
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        finally:
+            process.terminate()
+            process.wait(15)
+        text = output.decode("utf-8", "replace")
+        self.assertIn("statsd: loading: ", text)
+        self.assertRegex(text, r"loading: [0-9,]+ rows, +[0-9.]+% of the file")
+        self.assertIn(f"{copies * len(rows):,} rows, 100.0% of the file", text)
+        self.assertRegex(text, r"statsd: loaded [0-9,]+ rows from .*big\.csv \(9 questions")
+
+
+if __name__ == "__main__":
+    unittest.main()
