@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import queue
 import sys
-import os
 import time
 from typing import Callable, Optional, Tuple
 
