@@ -360,8 +360,11 @@ class JobManager:
                 if journalled:
                     self.store.remove(job.number, "pending")
                 raise
-            self._next += 1
+            # Active before the id counts as issued: result() reads both
+            # without the lock, and must never see an issued id that is
+            # neither active nor done.
             self._active[job.number] = job
+            self._next += 1
         log.info("%s queued %s", job.id, endpoint)
         return job.id
 
