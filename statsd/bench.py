@@ -500,7 +500,8 @@ def bench_job_memory(data: str, workdir: str, first: int, total: int, processes:
                             count=total - first)["errors"].values())
         server.drain()
         rss_total = server.rss_mb()
-        results = len(os.listdir(os.path.join(server.directory, "results")))
+        results = sum(1 for name in os.listdir(os.path.join(server.directory, "results"))
+                      if name.startswith("job_id_") and name.endswith(".json"))
         seconds = time.monotonic() - started
     finally:
         server.stop()

@@ -3,7 +3,7 @@
 Why: the API answers a data request at once with a job id and computes the
 result in the background.  The path of a job is short and fully on disk:
 
-    submit -> journal ``<id>.pending`` -> JobQueue -> worker -> compute
+    submit -> a line in ``journal.jsonl`` -> JobQueue -> worker -> compute
            -> ``.<id>.json.tmp`` -> os.replace -> ``<id>.json`` -> done
 
 * The queue is a deque guarded by one ``threading.Condition`` (the way
@@ -11,13 +11,16 @@ result in the background.  The path of a job is short and fully on disk:
   503 instead of memory without limit.
 * A result is written to a temporary file and renamed over its final name,
   so a reader sees either no result or all of it, even after SIGKILL.
-* Every accepted job is journalled before its id is returned; on restart the
-  journal is replayed, so an accepted job survives a crash, and ids continue
-  after the highest one ever handed out, so none is handed out twice.
+* Every accepted job is journalled (one line appended to one open file)
+  before its id is returned; on restart the journal is replayed, so an
+  accepted job survives a crash, and ids continue after the highest one ever
+  handed out, so none is handed out twice.
 * Done results live on disk, not in memory: memory holds only the jobs in
-  flight and the few that failed, and a bounded cache of encoded results by
-  request (the data does not change while the server runs, so a request
-  asked again has the same answer and need not be computed again).
+  flight, the few that failed, a bounded cache of encoded results by request
+  (the data does not change while the server runs, so a request asked again
+  has the same answer and need not be computed again), and the bytes of the
+  last few results written, so that the poll that follows a job need not
+  open its file again.
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ JOB_ID = re.compile(r"job_id_([1-9][0-9]{0,17})")
 RESULT_CACHE_BYTES = 16 * 1024 * 1024
 RESULT_CACHE_ITEM_BYTES = 256 * 1024
 
-_RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error|pending)")
+#: How many of the results written last are kept in memory for get_results.
+RECENT_RESULTS = 256
+
+_RESULT_FILE = re.compile(r"job_id_([1-9][0-9]*)\.(json|error)")
+
+#: In the results directory: the requests of the jobs accepted and not yet
+#: finished, one JSON line each (see :class:`Journal`).
+JOURNAL_FILE = "journal.jsonl"
+
+#: The journal is rewritten with only the jobs in flight once it is this large.
+JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024
 
 #: In the results directory: the highest job number handed out, written before
 #: expired results are deleted, so that their ids are never handed out again.
@@ -82,7 +95,7 @@ class Job:
 
     def request(self) -> dict:
         """The request as journalled, enough to run the job again."""
-        body = {"endpoint": self.endpoint, "question": self.question}
+        body = {"job": self.number, "endpoint": self.endpoint, "question": self.question}
         if self.state is not None:
             body["state"] = self.state
         return body
@@ -196,7 +209,7 @@ class ResultStore:
         with os.scandir(self.directory) as entries:
             for entry in entries:
                 match = _RESULT_FILE.fullmatch(entry.name)
-                if match and match.group(2) != "pending":
+                if match:
                     try:
                         written = entry.stat().st_mtime
                     except FileNotFoundError:
@@ -243,6 +256,91 @@ def _remove(path: str) -> None:
         log.warning("could not remove %s: %s", path, error.strerror or error)
 
 
+class Journal:
+    """An append-only file of accepted requests, one JSON line per job.
+
+    Why: a job must survive a crash from the moment its id is answered.  A
+    file per job would cost a create, a rename and an unlink per job, which
+    on an ordinary disk cost more than the rest of the job; a line appended
+    to one open file costs one ``write``.  The kernel keeps what was written
+    when the process is killed (a power cut is another matter: there is no
+    fsync).  The file is emptied whenever no job is in flight, and rewritten
+    with only the jobs in flight when it grows large, so it stays small.
+
+    All methods but :meth:`read` are called under the JobManager's lock.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, JOURNAL_FILE)
+        self._fd: Optional[int] = None
+        self._size = 0
+
+    def read(self) -> Tuple[List[dict], int]:
+        """The requests journalled by a previous run, and how many lines were damaged."""
+        try:
+            with open(self.path, "rb") as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            return [], 0
+        requests, damaged = [], 0
+        for line in lines:
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict) or not isinstance(request.get("job"), int):
+                    raise ValueError
+            except ValueError:  # a line cut short by a kill, or not ours
+                damaged += 1
+                continue
+            requests.append(request)
+        return requests, damaged
+
+    def rewrite(self, jobs: Iterator["Job"]) -> None:
+        """Replace the journal by the requests of ``jobs`` (temporary file + rename), then reopen it."""
+        self.close()
+        temporary = os.path.join(os.path.dirname(self.path), f".{JOURNAL_FILE}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.writelines(_journal_line(job) for job in jobs)
+        os.replace(temporary, self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
+
+    def append(self, job: "Job") -> None:
+        """Journal ``job``; raises OSError (and the job runs unjournalled)."""
+        if self._fd is None:
+            raise OSError("the journal is not open")
+        line = _journal_line(job)
+        os.write(self._fd, line)
+        self._size += len(line)
+
+    def idle(self, in_flight: Dict[int, "Job"]) -> None:
+        """Called when a job ends: keep the journal to the jobs still in flight."""
+        if self._fd is None:
+            return
+        try:
+            if not in_flight:
+                if self._size:
+                    os.ftruncate(self._fd, 0)
+                    self._size = 0
+            elif self._size > JOURNAL_COMPACT_BYTES:
+                self.rewrite(iter(list(in_flight.values())))
+        except OSError as error:
+            log.warning("journal not trimmed: %s", error.strerror or error)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        """Close and delete the journal: at a clean stop, no job is left to replay."""
+        self.close()
+        _remove(self.path)
+
+
+def _journal_line(job: "Job") -> bytes:
+    return json.dumps(job.request()).encode() + b"\n"
+
+
 Compute = Callable[[str, str, Optional[str]], object]
 
 
@@ -270,6 +368,8 @@ class JobManager:
         self._result_wait = result_wait
         self._encoded: Dict[Tuple[str, str, Optional[str]], bytes] = {}
         self._encoded_room = cache_bytes
+        self._recent: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
+        self._journal = Journal(store.directory)
         self._worker_count = workers
         self._workers: List[threading.Thread] = []
         self._idle = threading.Condition(self._lock)
@@ -284,35 +384,43 @@ class JobManager:
         after the highest one found.  Returns counts for the start-up log.
         """
         found, temporary = self.store.scan()
+        requests, damaged = self._journal.read()
         counts = {"done": 0, "error": 0, "requeued": 0, "temporary files removed": temporary}
-        highest = max(max(found, default=0), self.store.read_high_water())
-        replay: List[Job] = []
-        for number in sorted(found):
-            kinds = found[number]
+        if damaged:
+            counts["damaged journal lines skipped"] = damaged
+        highest = max(max(found, default=0), self.store.read_high_water(),
+                      max((request["job"] for request in requests), default=0))
+        for number, kinds in found.items():
             if "json" in kinds:
                 counts["done"] += 1
-                if "pending" in kinds:
-                    self.store.remove(number, "pending")
-            elif "error" in kinds:
+            else:
                 counts["error"] += 1
                 self._failed[number] = self._read_reason(number)
-                if "pending" in kinds:
-                    self.store.remove(number, "pending")
-            else:
-                try:
-                    request = json.loads(self.store.read(number, "pending"))
-                    endpoint, question, state = validate(request)
-                except Exception as error:  # a damaged or now invalid journal entry
-                    reason = f"could not be resumed after a restart: {error}"
-                    self._failed[number] = reason
-                    counts["error"] += 1
-                    log.warning("%s %s", job_name(number), reason)
-                    continue
-                replay.append(Job(number, endpoint, question, state))
+        replay: List[Job] = []
+        for request in requests:
+            number = request["job"]
+            if number in found or number < 1:
+                continue  # it finished before the stop
+            found[number] = set()
+            try:
+                endpoint, question, state = validate(request)
+            except Exception as error:  # a request the data loaded now cannot answer
+                reason = f"could not be resumed after a restart: {error}"
+                self._failed[number] = reason
+                counts["error"] += 1
+                log.warning("%s %s", job_name(number), reason)
+                continue
+            replay.append(Job(number, endpoint, question, state))
         for number in range(1, highest + 1):
             if number not in found:
                 self._missing.add(number)
         self._next = highest + 1
+        replay.sort(key=lambda job: job.number)
+        try:
+            self._journal.rewrite(iter(replay))
+        except OSError as error:
+            log.warning("no journal in %s: %s; jobs will not survive a crash",
+                        self.store.directory, error.strerror or error)
         for job in replay:
             self._active[job.number] = job
             self._queue.put(job, force=True)
@@ -345,7 +453,11 @@ class JobManager:
         for thread in self._workers:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
-        return not any(thread.is_alive() for thread in self._workers)
+        if any(thread.is_alive() for thread in self._workers):
+            return False
+        with self._lock:
+            self._journal.discard()  # every journalled job has ended
+        return True
 
     # -- submitting ---------------------------------------------------------
 
@@ -353,13 +465,12 @@ class JobManager:
         """Accept a job and return its id; raises QueueFull or QueueClosed."""
         with self._lock:
             job = Job(self._next, endpoint, question, state)
-            journalled = self._journal(job)
+            self._queue.put(job)  # raises QueueFull or QueueClosed: no id used up
             try:
-                self._queue.put(job)
-            except (QueueFull, QueueClosed):
-                if journalled:
-                    self.store.remove(job.number, "pending")
-                raise
+                self._journal.append(job)
+            except OSError as error:
+                # The job still runs; only its survival of a crash is lost.
+                log.warning("%s not journalled: %s", job.id, error.strerror or error)
             # Active before the id counts as issued: result() reads both
             # without the lock, and must never see an issued id that is
             # neither active nor done.
@@ -367,16 +478,6 @@ class JobManager:
             self._next += 1
         log.info("%s queued %s", job.id, endpoint)
         return job.id
-
-    def _journal(self, job: Job) -> bool:
-        """Record the job on disk so that it survives a crash; False if it could not be."""
-        try:
-            self.store.write(job.number, "pending", json.dumps(job.request()).encode())
-            return True
-        except OSError as error:
-            # The job still runs; only its survival of a crash is lost.
-            log.warning("%s not journalled: %s", job.id, error.strerror or error)
-            return False
 
     # -- the workers --------------------------------------------------------
 
@@ -405,11 +506,13 @@ class JobManager:
                                  json.dumps({"status": ERROR, "reason": reason}).encode())
             except OSError:
                 pass
-        self.store.remove(job.number, "pending")
         with self._lock:
             if reason is not None:
                 self._failed[job.number] = reason
+            else:
+                self._remember(job.number, payload)
             del self._active[job.number]
+            self._journal.idle(self._active)
             if not self._active:
                 self._idle.notify_all()
         job.finished.set()
@@ -417,6 +520,12 @@ class JobManager:
             log.info("%s done", job.id)
         else:
             log.error("%s error: %s", job.id, reason, exc_info=failure)
+
+    def _remember(self, number: int, payload: bytes) -> None:
+        """Keep the bytes of the last results written (under the lock)."""
+        self._recent[number] = payload
+        if len(self._recent) > RECENT_RESULTS:
+            self._recent.popitem(last=False)
 
     def _encode(self, job: Job) -> bytes:
         """The result of ``job`` as JSON, computed once per distinct request."""
@@ -452,6 +561,9 @@ class JobManager:
         reason = self._failed.get(number)
         if reason is not None:
             return ERROR, reason
+        payload = self._recent.get(number)
+        if payload is not None:
+            return DONE, payload
         try:
             return DONE, self.store.read(number)
         except FileNotFoundError:
@@ -492,6 +604,7 @@ class JobManager:
         with self._lock:
             self._missing.add(number)
             self._failed.pop(number, None)
+            self._recent.pop(number, None)
 
     def expire_older_than(self, age: float) -> int:
         """Delete results and failures written more than ``age`` seconds ago.

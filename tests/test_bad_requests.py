@@ -20,8 +20,10 @@ import threading
 import time
 import unittest
 from typing import Optional
+from unittest import mock
 
 from inprocess import InProcessServer
+from statsd import jobs
 from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange
 
 #: A global_mean case with its independently computed answer.
@@ -279,7 +281,8 @@ class NoFileOutsideResultsTest(unittest.TestCase):
                 opened.append(args[0])
 
         sys.addaudithook(hook)  # cannot be removed; it records only while the event is set
-        with InProcessServer() as server:
+        # Keep no result in memory, so that get_results of job_id_1 opens its file.
+        with mock.patch.object(jobs, "RECENT_RESULTS", 0), InProcessServer() as server:
             client = server.client()
             self.addCleanup(client.close)
             body, expected = GLOBAL_MEAN
