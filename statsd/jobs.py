@@ -150,9 +150,6 @@ class JobQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 class ResultStore:
     """The ``results/`` directory: results, failures and the journal.
@@ -235,12 +232,6 @@ class ResultStore:
                 handle.write(f"{number}\n")
             os.replace(temporary, final)
 
-    def created(self, number: int) -> Optional[float]:
-        try:
-            return os.stat(self.path(number)).st_mtime
-        except OSError:
-            return None
-
 
 def _remove(path: str) -> None:
     """Remove a file if it is there; never raise, since a worker calls this.
@@ -312,17 +303,23 @@ class Journal:
         os.write(self._fd, line)
         self._size += len(line)
 
-    def idle(self, in_flight: Dict[int, "Job"]) -> None:
-        """Called when a job ends: keep the journal to the jobs still in flight."""
+    def idle(self, active: Dict[int, "Job"], unwritten: Dict[int, "Job"]) -> None:
+        """Called when a job ends: keep the journal to the jobs still to replay.
+
+        Those are the jobs in flight, and the ended ones whose outcome could
+        not be written (so that a restart runs them again, and never hands
+        their ids out twice).
+        """
         if self._fd is None:
             return
         try:
-            if not in_flight:
+            if not active and not unwritten:
                 if self._size:
                     os.ftruncate(self._fd, 0)
                     self._size = 0
             elif self._size > JOURNAL_COMPACT_BYTES:
-                self.rewrite(iter(list(in_flight.values())))
+                keep = sorted([*unwritten.values(), *active.values()], key=lambda job: job.number)
+                self.rewrite(iter(keep))
         except OSError as error:
             log.warning("journal not trimmed: %s", error.strerror or error)
 
@@ -369,10 +366,10 @@ class JobManager:
         self._encoded: Dict[Tuple[str, str, Optional[str]], bytes] = {}
         self._encoded_room = cache_bytes
         self._recent: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
+        self._unwritten: Dict[int, Job] = {}  # ended, but neither result nor failure on disk
         self._journal = Journal(store.directory)
         self._worker_count = workers
         self._workers: List[threading.Thread] = []
-        self._idle = threading.Condition(self._lock)
 
     # -- start and stop ---------------------------------------------------
 
@@ -407,6 +404,7 @@ class JobManager:
             except Exception as error:  # a request the data loaded now cannot answer
                 reason = f"could not be resumed after a restart: {error}"
                 self._failed[number] = reason
+                self._write_failure(number, reason)
                 counts["error"] += 1
                 log.warning("%s %s", job_name(number), reason)
                 continue
@@ -443,10 +441,6 @@ class JobManager:
         """Take no more jobs; the workers finish the queued ones and stop."""
         self._queue.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._queue.closed
-
     def join(self, timeout: Optional[float] = None) -> bool:
         """Wait for the workers to stop; True when they all have."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -456,7 +450,10 @@ class JobManager:
         if any(thread.is_alive() for thread in self._workers):
             return False
         with self._lock:
-            self._journal.discard()  # every journalled job has ended
+            if self._unwritten:
+                self._journal.close()  # their lines are replayed at the next start
+            else:
+                self._journal.discard()  # every journalled job has ended, on disk
         return True
 
     # -- submitting ---------------------------------------------------------
@@ -492,34 +489,42 @@ class JobManager:
         log.info("%s running", job.id)
         reason = None
         failure: Optional[BaseException] = None  # a bug, logged with its traceback
+        written = False  # whether the outcome (result or failure) reached the disk
         try:
             payload = self._encode(job)
             self.store.write(job.number, "json", payload)
+            written = True
         except OSError as error:
             reason = f"result could not be written: {error.strerror or error}"
         except Exception as error:  # a bug in a statistic must not kill the worker
             failure = error
             reason = f"computation failed: {type(error).__name__}: {error}"
         if reason is not None:
-            try:
-                self.store.write(job.number, "error",
-                                 json.dumps({"status": ERROR, "reason": reason}).encode())
-            except OSError:
-                pass
+            written = self._write_failure(job.number, reason)
         with self._lock:
             if reason is not None:
                 self._failed[job.number] = reason
             else:
                 self._remember(job.number, payload)
             del self._active[job.number]
-            self._journal.idle(self._active)
-            if not self._active:
-                self._idle.notify_all()
+            if not written:
+                # Nothing of the job reached the disk: keep its journal line,
+                # so that the next start runs it again and never reuses its id.
+                self._unwritten[job.number] = job
+            self._journal.idle(self._active, self._unwritten)
         job.finished.set()
         if reason is None:
             log.info("%s done", job.id)
         else:
             log.error("%s error: %s", job.id, reason, exc_info=failure)
+
+    def _write_failure(self, number: int, reason: str) -> bool:
+        """Keep a failure on disk as ``<id>.error``; False if it could not be written."""
+        try:
+            self.store.write(number, "error", json.dumps({"status": ERROR, "reason": reason}).encode())
+            return True
+        except OSError:
+            return False
 
     def _remember(self, number: int, payload: bytes) -> None:
         """Keep the bytes of the last results written (under the lock)."""
@@ -594,10 +599,6 @@ class JobManager:
     def pending(self) -> int:
         """Jobs queued or running."""
         return len(self._active)
-
-    def wait_idle(self, timeout: Optional[float] = None) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._active, timeout)
 
     def expire(self, number: int) -> None:
         """Forget a done or failed result whose file was deleted on purpose."""

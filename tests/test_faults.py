@@ -129,6 +129,30 @@ class ResultsUnwritableTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "job_id_1 error" in self.server.log_text()))
         self.assertEqual(self.server.log_text().count("job_id_1 error"), 1)
 
+    def test_a_job_with_nothing_on_disk_runs_again_after_a_restart(self):
+        """Neither result nor failure could be written: the journal keeps the job, no id is reused."""
+        results = self.server.results
+        for kind in ("json", "error"):
+            os.symlink("/dev/full", os.path.join(results, f".job_id_1.{kind}.tmp"))
+        endpoint, body, expected = CASES[0]
+        self.assertEqual(self.client.post(endpoint, body), (200, {"job_id": "job_id_1"}))
+        self.assertEqual(self.client.wait_result("job_id_1")["status"], "error")
+        assert_close(self, self.client.run(endpoint, body), expected)  # job_id_2, on disk
+        self.assertEqual(self.client.get("/api/graceful_shutdown")[0], 200)
+        self.client.close()
+        self.assertEqual(self.server.wait(), 0)
+        self.assertFalse(os.path.exists(os.path.join(results, "job_id_1.error")))
+
+        again = ServerProcess("--threads", "1", directory=self.server.directory).start()
+        self.addCleanup(again.stop)
+        client = again.client()
+        self.addCleanup(client.close)
+        # The job is run again from its journal line, and this time it is written.
+        assert_close(self, client.wait_result("job_id_1")["data"], expected)
+        self.assertTrue(os.path.exists(os.path.join(results, "job_id_1.json")))
+        status, answer = client.post(endpoint, body)
+        self.assertEqual((status, answer), (200, {"job_id": "job_id_3"}))
+
     def test_results_directory_replaced_by_a_file(self):
         results = self.server.results
         endpoint, body, expected = CASES[0]
