@@ -23,8 +23,7 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
-from urllib.parse import parse_qs
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from . import __version__, assets, charts, discovery, openapi
 from .ingest import Dataset
@@ -390,8 +389,8 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             raise Problem(411, "chunked bodies are not supported; send Content-Length",
                           close=True)
         length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            raise Problem(411, "missing Content-Length header; the body must be a JSON object")
+        if length_text is None:  # no body at all: the question is missing, as the contract says
+            raise Problem(400, "empty request body (no Content-Length); expected a JSON object")
         try:
             length = int(length_text)
             if length < 0:
@@ -418,10 +417,10 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     # -- the endpoints -------------------------------------------------------
 
     def submit_job(self, endpoint: str) -> Response:
-        body = self.read_json()
         server = self.server
-        if server.shutting_down:
+        if server.shutting_down:  # before the body: whatever it holds, no job now
             raise Problem(503, "shutting down")
+        body = self.read_json()
         try:
             question, state = check_request(server.dataset, STATISTICS[endpoint], body)
         except BadRequest as problem:

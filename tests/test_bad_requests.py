@@ -188,7 +188,7 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
                        .encode() + body)
                 self.assert_error(self.exchange(raw), 400, "invalid Content-Length", closed=True)
         no_length = f"POST {case('/api/best5')} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
-        self.assert_error(self.exchange(no_length.encode()), 411, "Content-Length")
+        self.assert_error(self.exchange(no_length.encode()), 400, "no Content-Length")
         chunked = (f"POST {case('/api/best5')} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                    f"{len(body):x}\r\n").encode() + body + b"\r\n0\r\n\r\n"
         self.assert_error(self.exchange(chunked), 411, "chunked", closed=True)
