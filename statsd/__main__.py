@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from . import __version__, logs
 from .ingest import DataError, Dataset, load_csv
-from .jobs import JobManager, ResultStore
+from .jobs import JobManager, ResultsInUse, ResultStore
 from .retention import ResultExpiry, parse_duration
 from .server import StatsServer
 from .stats import STATISTICS, BadRequest, check_request, compute
@@ -180,40 +180,23 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, threads: int, say) -> int:
-    progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
+    # Until the server runs, Ctrl-C and SIGTERM stop statsd at once (a large
+    # file takes a while to load): one line, exit 0, no traceback.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        dataset = load_csv(resolve_data(args.data), progress)
-    finally:
-        progress.finish()
-    log.info("%s", dataset.summary())
-    say(dataset.summary())
-
-    try:
-        store = ResultStore(args.results)
-    except OSError as error:
-        raise UsageError(f"cannot use results directory {args.results}: {error.strerror or error}")
-    jobs = JobManager(store, lambda endpoint, question, state: compute(dataset, endpoint, question, state),
-                      workers=threads, max_queue=args.max_queue)
-    recovered = jobs.recover(lambda request: _validate_journal(dataset, request))
-    if any(recovered.values()):
-        text = "results/ holds " + ", ".join(f"{count} {what}" for what, count in recovered.items())
-        log.info("%s", text)
-        say(text)
-
-    try:
-        server = StatsServer((args.host, args.port), dataset, jobs,
-                             request_timeout=args.timeout, max_connections=args.max_connections)
-    except OSError as error:
-        print(f"statsd: error: cannot listen on {args.host}:{args.port}: "
-              f"{error.strerror or error}", file=sys.stderr)
-        log.error("cannot listen on %s:%s: %s", args.host, args.port, error)
-        jobs.close()
-        return 1
+        prepared = _prepare(args, threads, say)
+    except KeyboardInterrupt:
+        print("statsd: stopped before serving", file=sys.stderr)
+        log.info("stopped before serving")
+        return 0
+    if isinstance(prepared, int):
+        return prepared
+    server, jobs, store = prepared
+    _install_signal_handlers(server)
     jobs.start()
     expiry = ResultExpiry(jobs, args.results_ttl) if args.results_ttl else None
     if expiry is not None:
         expiry.start()
-    _install_signal_handlers(server)
     log.info("serving on %s with %d worker threads, results in %s", server.url, threads, store.directory)
     say(f"serving on {server.url} with {threads} worker threads (Ctrl-C to stop)")
     started = time.monotonic()
@@ -226,6 +209,46 @@ def _serve(args: argparse.Namespace, threads: int, say) -> int:
     log.info("stopped after %.1f s", time.monotonic() - started)
     say("stopped")
     return 0
+
+
+def _prepare(args: argparse.Namespace, threads: int, say):
+    """Load the data, take the results directory, listen; then take over old results.
+
+    Returns ``(server, jobs, store)``, or an exit status when the port is taken.
+    Binding comes before touching old results, so that a second statsd
+    started by mistake stops before it changes anything.
+    """
+    progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        dataset = load_csv(resolve_data(args.data), progress)
+    finally:
+        progress.finish()
+    log.info("%s", dataset.summary())
+    say(dataset.summary())
+
+    try:
+        store = ResultStore(args.results)
+        store.lock()
+    except ResultsInUse:
+        raise UsageError(f"results directory {args.results} is in use by another statsd")
+    except OSError as error:
+        raise UsageError(f"cannot use results directory {args.results}: {error.strerror or error}")
+    jobs = JobManager(store, lambda endpoint, question, state: compute(dataset, endpoint, question, state),
+                      workers=threads, max_queue=args.max_queue)
+    try:
+        server = StatsServer((args.host, args.port), dataset, jobs,
+                             request_timeout=args.timeout, max_connections=args.max_connections)
+    except OSError as error:
+        print(f"statsd: error: cannot listen on {args.host}:{args.port}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, error)
+        return 1
+    recovered = jobs.recover(lambda request: _validate_journal(dataset, request))
+    if any(recovered.values()):
+        text = "results/ holds " + ", ".join(f"{count} {what}" for what, count in recovered.items())
+        log.info("%s", text)
+        say(text)
+    return server, jobs, store
 
 
 def _validate_journal(dataset: Dataset, request: dict):

@@ -32,6 +32,11 @@ import os
 import re
 import threading
 import time
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 log = logging.getLogger("statsd.jobs")
@@ -101,6 +106,10 @@ class Job:
         return body
 
 
+class ResultsInUse(Exception):
+    """Another process holds the results directory."""
+
+
 class QueueFull(Exception):
     """The queue holds as many jobs as it may; try again later."""
 
@@ -161,6 +170,25 @@ class ResultStore:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
+        self._lock_fd: Optional[int] = None
+
+    def lock(self) -> None:
+        """Take the directory for this process alone; raises ResultsInUse if another has it.
+
+        Two servers over one results/ would hand out the same ids and remove
+        each other's temporary files.  The lock is an advisory ``flock`` on
+        the directory itself (no lock file to leave behind), released when
+        the process ends, however it ends.
+        """
+        if fcntl is None:  # not a POSIX system: no lock, as before
+            return
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ResultsInUse(self.directory) from None
+        self._lock_fd = fd
 
     def path(self, number: int, kind: str = "json") -> str:
         return os.path.join(self.directory, f"{job_name(number)}.{kind}")

@@ -109,12 +109,12 @@ class StatsServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: Tuple[str, int], dataset: Dataset, jobs: JobManager, *,
-                 request_timeout: float = 10.0, max_connections: int = 256,
-                 shutdown_linger: float = 0.3) -> None:
+                 request_timeout: float = 10.0, max_connections: int = 256) -> None:
         self.dataset = dataset
         self.jobs = jobs
         self.request_timeout = request_timeout
-        self.shutdown_linger = shutdown_linger
+        self._answering = 0  # requests being answered right now
+        self._answered = threading.Condition(threading.Lock())
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
         self._shutdown_started = threading.Event()
@@ -172,9 +172,26 @@ class StatsServer(ThreadingHTTPServer):
     def _finish(self) -> None:
         self.jobs.join()
         log.info("all jobs finished; stopping the server")
-        time.sleep(self.shutdown_linger)  # let answers in flight reach their clients
         self.shutdown()
         self.stopped.set()
+
+    # -- requests in progress, so that stopping never cuts an answer -------
+
+    def request_started(self) -> None:
+        with self._answered:
+            self._answering += 1
+
+    def request_finished(self) -> None:
+        with self._answered:
+            self._answering -= 1
+            if not self._answering:
+                self._answered.notify_all()
+
+    def server_close(self) -> None:
+        """Stop listening, once the answers being written are out (a few seconds at most)."""
+        with self._answered:
+            self._answered.wait_for(lambda: not self._answering, timeout=5.0)
+        super().server_close()
 
 
 def _refuse(request: socket.socket) -> None:
@@ -278,6 +295,13 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     def _dispatch(self) -> None:
+        self.server.request_started()
+        try:
+            self._answer()
+        finally:
+            self.server.request_finished()
+
+    def _answer(self) -> None:
         path, _, self.query = self.path.partition("?")
         logged_path = printable(path)
         self.params = ""  # what the log line shows of the request

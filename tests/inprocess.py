@@ -71,7 +71,7 @@ class InProcessServer:
             lambda endpoint, question, state: compute_function(dataset, endpoint, question, state),
             workers=workers, max_queue=max_queue)
         self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs,
-                                  request_timeout=request_timeout, shutdown_linger=0.0)
+                                  request_timeout=request_timeout)
         self.port = self.server.server_address[1]
         self._thread: Optional[threading.Thread] = None
 

@@ -20,11 +20,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-from support import (OBESITY, ServedTestCase, ServerProcess, data_row, original_header,
+from support import (OBESITY, PROJECT, ServedTestCase, ServerProcess, data_row, original_header,
                      run_statsd, write_csv)
 
 JOB_ID = re.compile(r"job_id_[1-9][0-9]*")
@@ -338,6 +340,63 @@ class RestartTest(unittest.TestCase):
         status, answer = client.get("/api/get_results/job_id_1")
         self.assertIn(status, (404, 410))
         self.assertEqual(answer["status"], "error")
+
+
+class SecondInstanceTest(unittest.TestCase):
+    """A second statsd over the same results/ stops before it touches anything."""
+
+    def test_results_directory_in_use(self):
+        with ServerProcess() as first:
+            client = first.client()
+            client.run("global_mean", {"question": OBESITY})  # job_id_1
+            # A temporary file as a write in progress would leave it.
+            in_progress = os.path.join(first.results, ".job_id_2.json.tmp")
+            with open(in_progress, "wb") as handle:
+                handle.write(b"{")
+            result = run_statsd("--port", "0", "--results", first.results, cwd=first.directory)
+            self.assertEqual(result.returncode, 2)
+            lines = result.stderr.splitlines()
+            self.assertEqual(lines[-1], f"statsd: error: results directory {first.results} "
+                                        "is in use by another statsd", result.stderr)
+            self.assertNotIn("Traceback", result.stderr)
+            self.assertTrue(os.path.exists(in_progress))
+            # The first one is untouched: same ids, same results.
+            self.assertEqual(client.post("global_mean", {"question": OBESITY})[1],
+                             {"job_id": "job_id_2"})
+            client.close()
+
+
+class StopWhileLoadingTest(unittest.TestCase):
+    """SIGTERM or Ctrl-C while the CSV loads: one line, exit 0, no traceback."""
+
+    def test_sigterm_while_loading(self):
+        directory = tempfile.mkdtemp(prefix="statsd-loading-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        fifo = os.path.join(directory, "slow.csv")
+        os.mkfifo(fifo)  # the load waits on it for as long as we hold it
+        env = dict(os.environ, PYTHONPATH=PROJECT)
+        process = subprocess.Popen([sys.executable, "-m", "statsd", "--port", "0", "--data", fifo],
+                                   cwd=directory, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        writer = None
+        deadline = time.monotonic() + 20
+        while writer is None:  # the server has opened the file: it is loading
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "statsd never opened the data file")
+                time.sleep(0.02)
+        try:
+            os.write(writer, ",".join(original_header()).encode() + b"\n")
+            time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=20)
+        finally:
+            os.close(writer)
+        self.assertEqual(process.returncode, 0, stderr)
+        self.assertEqual(stderr.strip(), "statsd: stopped before serving")
+        self.assertNotIn("serving on", stdout)
 
 
 class CommandLineTest(unittest.TestCase):
