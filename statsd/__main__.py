@@ -47,24 +47,25 @@ def default_threads() -> int:
     return value
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str, low: int, high: Optional[int] = None) -> int:
+    """``text`` as a whole number from ``low`` to ``high``, else an argparse error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    if high is not None and not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be from {low} to {high}: {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}: {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 1)
 
 
 def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 65535: {value}")
-    return value
+    return whole_number(text, 0, 65535)
 
 
 def positive_float(text: str) -> float:

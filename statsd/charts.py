@@ -32,7 +32,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .ingest import Dataset, LocationData
 from .query import parse_query, required
-from .stats import LOWER_IS_BETTER, STATISTICS, BadRequest, check_request, location_means
+from .stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, check_location, check_question,
+                    location_means)
 
 WIDTH = 800
 SVG_TYPE = "image/svg+xml; charset=utf-8"
@@ -562,14 +563,14 @@ def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequ
     params = parse_query(query, chart_parameters(chart),
                          repeatable=("state",) if chart.states == "many" else ())
     question = required(params, "question")
-    check_request(dataset, STATISTICS["global_mean"], {"question": question})
+    check_question(dataset, question)
     states = tuple(params.get("state", ()))
     if chart.states == "one":
         states = (required(params, "state"),)
     if len(states) > MAX_TREND_LOCATIONS:
         raise BadRequest(f"at most {MAX_TREND_LOCATIONS} states in one chart")
     for state in states:
-        check_request(dataset, STATISTICS["state_mean"], {"question": question, "state": state})
+        check_location(dataset, question, state)
     if chart.states == "many" and not states and NATIONAL not in dataset.questions[question].locations:
         raise BadRequest("missing parameter 'state' (this question has no National data)")
     category = None

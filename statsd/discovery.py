@@ -12,7 +12,7 @@ from typing import Callable, Dict, List
 
 from .ingest import Dataset
 from .query import optional, parse_query, required
-from .stats import LOWER_IS_BETTER, STATISTICS, check_request
+from .stats import LOWER_IS_BETTER, check_location, check_question
 
 
 def questions(dataset: Dataset, query: str) -> List[Dict[str, object]]:
@@ -29,15 +29,15 @@ def states(dataset: Dataset, query: str) -> List[str]:
     question = optional(parse_query(query, ("question",)), "question")
     if question is None:
         return dataset.locations
-    check_request(dataset, STATISTICS["global_mean"], {"question": question})
-    return sorted(dataset.questions[question].locations)
+    return sorted(check_question(dataset, question).locations)
 
 
 def categories(dataset: Dataset, query: str) -> Dict[str, List[str]]:
     """``{category: [stratification, ...]}`` of one question and location, sorted."""
     params = parse_query(query, ("question", "state"))
     question, state = required(params, "question"), required(params, "state")
-    check_request(dataset, STATISTICS["state_mean"], {"question": question, "state": state})
+    check_question(dataset, question)
+    check_location(dataset, question, state)
     found: Dict[str, List[str]] = {}
     for category, stratification in sorted(dataset.questions[question].locations[state].groups):
         found.setdefault(category, []).append(stratification)

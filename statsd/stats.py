@@ -142,19 +142,30 @@ def check_request(dataset: Dataset, statistic: Statistic,
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     question = _text_field(body, "question")
+    check_question(dataset, question)
+    if not statistic.needs_state:
+        return question, None
+    state = _text_field(body, "state")
+    check_location(dataset, question, state)
+    return question, state
+
+
+def check_question(dataset: Dataset, question: str) -> QuestionData:
+    """The data of ``question``; BadRequest if the dataset has none."""
     data = dataset.questions.get(question)
     if data is None:
         if question in dataset.empty_questions:
             raise BadRequest(f"no data for question {question!r}: every row lacks a Data_Value")
         raise BadRequest(f"unknown question {question!r}")
-    if not statistic.needs_state:
-        return question, None
-    state = _text_field(body, "state")
-    if state not in data.locations:
+    return data
+
+
+def check_location(dataset: Dataset, question: str, state: str) -> None:
+    """BadRequest unless ``state`` has data for ``question`` (a checked question)."""
+    if state not in dataset.questions[question].locations:
         if any(state in other.locations for other in dataset.questions.values()):
             raise BadRequest(f"no data for state {state!r} on question {question!r}")
         raise BadRequest(f"unknown state {state!r}")
-    return question, state
 
 
 def _text_field(body: dict, name: str) -> str:

@@ -48,7 +48,7 @@ class ResultsTtlTest(unittest.TestCase):
     def test_old_results_expire_and_their_ids_are_never_reused(self):
         directory = tempfile.mkdtemp(prefix="statsd-ttl-")
         self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
-        with ServerProcess("--results-ttl", "1s", directory=directory) as server:
+        with ServerProcess("--results-ttl", "2s", directory=directory) as server:
             client = server.client()
             status, answer = client.post("best5", {"question": OBESITY})
             self.assertEqual(status, 200)
@@ -57,7 +57,7 @@ class ResultsTtlTest(unittest.TestCase):
             self.assertEqual(client.wait_result(job_id)["status"], "done")
             result = os.path.join(server.results, "job_id_1.json")
             self.assertTrue(os.path.exists(result))
-            # Gone after a second or so; /api/jobs and get_results say so.
+            # Gone after two seconds or so; /api/jobs and get_results say so.
             wait_for(lambda: client.get("/api/jobs")[1]["data"] == [{"job_id_1": "expired"}])
             self.assertFalse(os.path.exists(result))
             status, body = client.get("/api/get_results/job_id_1")
