@@ -606,14 +606,15 @@ class JobManager:
         except OSError as error:
             return ERROR, f"result could not be read: {error.strerror or error}"
 
-    def states(self) -> Iterator[Tuple[str, str]]:
-        """``(job_id, state)`` for every job ever accepted, in job order."""
+    def states(self, last: Optional[int] = None) -> Iterator[Tuple[str, str]]:
+        """``(job_id, state)`` for every job ever accepted (or the ``last`` ones), in job order."""
         with self._lock:
-            last = self._next
+            end = self._next
             active = set(self._active)
             failed = set(self._failed)
             missing = set(self._missing)
-        for number in range(1, last):
+        start = 1 if last is None else max(1, end - last)
+        for number in range(start, end):
             if number in active:
                 state = RUNNING
             elif number in failed:
@@ -623,6 +624,10 @@ class JobManager:
             else:
                 state = DONE
             yield job_name(number), state
+
+    def accepted(self) -> int:
+        """Jobs accepted since the first one, this run and before."""
+        return self._next - 1
 
     def pending(self) -> int:
         """Jobs queued or running."""

@@ -81,7 +81,11 @@ DOCS: Dict[str, Doc] = {
     "/api/jobs": Doc({"200": _ok(_listing({"type": "array", "items": {
         "type": "object", "additionalProperties": {
             "type": "string", "enum": ["running", "done", "error", "expired"]}}}),
-        "every job id and its state, in job order")}),
+        "every job id and its state, in job order; with last=N, the last N jobs and "
+        "\"total\", the number of jobs accepted"),
+        "400": _error("last is not a whole number from 1")},
+        _query({"name": "last", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                "description": "only the last N jobs (the answer then also holds \"total\")"})),
     "/api/num_jobs": Doc({"200": _ok({"type": "object",
                                       "properties": {"num_jobs": {"type": "integer"}}})}),
     "/api/graceful_shutdown": Doc({"200": _ok({"type": "object", "properties": {

@@ -24,6 +24,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from urllib.parse import parse_qs
 
 from . import __version__, assets, charts, discovery, openapi
 from .ingest import Dataset
@@ -471,8 +472,21 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         raise Problem(404, "Invalid job_id")
 
     def list_jobs(self, _: str) -> Response:
-        return json_response({"status": "done",
-                              "data": [{job_id: state} for job_id, state in self.server.jobs.states()]})
+        """Every job, as the contract says; ``?last=N``: the last N, and the total.
+
+        Other query parameters are ignored (a cache-busting ``?_=...`` must
+        not break a client of the original service).
+        """
+        jobs = self.server.jobs
+        last_text = parse_qs(self.query, keep_blank_values=True).get("last", [None])[0]
+        if last_text is None:
+            return json_response({"status": "done",
+                                  "data": [{job_id: state} for job_id, state in jobs.states()]})
+        if not last_text.isdigit() or int(last_text) < 1:
+            raise Problem(400, f"parameter 'last' must be a whole number from 1, not {last_text[:40]!r}")
+        total = jobs.accepted()
+        data = [{job_id: state} for job_id, state in jobs.states(last=int(last_text))]
+        return json_response({"status": "done", "data": data, "total": total})
 
     def num_jobs(self, _: str) -> Response:
         return json_response({"num_jobs": self.server.jobs.pending()})

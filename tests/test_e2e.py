@@ -85,6 +85,25 @@ class ServedSampleTest(ServedTestCase):
         for entry in entries[first - 1:first + 2]:
             self.assertEqual(list(entry.values()), ["done"])
 
+    def test_jobs_last_n(self):
+        ids = [self.submit("global_mean", {"question": OBESITY}) for _ in range(3)]
+        for job_id in ids:
+            self.client.wait_result(job_id)
+        status, listing = self.client.get("/api/jobs?last=2")
+        self.assertEqual(status, 200)
+        self.assertEqual(listing["data"], [{ids[1]: "done"}, {ids[2]: "done"}])
+        self.assertEqual(listing["total"], len(self.client.get("/api/jobs")[1]["data"]))
+        self.assertEqual(listing["total"], job_number(ids[2]))
+        # More than there are: all of them.  Other parameters are ignored.
+        status, listing = self.client.get("/api/jobs?last=1000000&_=123")
+        self.assertEqual(len(listing["data"]), job_number(ids[2]))
+        self.assertEqual(self.client.get("/api/jobs?_=123")[1].keys(), {"status", "data"})
+        for bad in ("0", "-1", "x", ""):
+            with self.subTest(last=bad):
+                status, answer = self.client.get(f"/api/jobs?last={bad}")
+                self.assertEqual(status, 400)
+                self.assertIn("'last'", answer["reason"])
+
     def test_num_jobs_when_idle(self):
         job_id = self.submit("states_mean", {"question": OBESITY})
         self.client.wait_result(job_id)

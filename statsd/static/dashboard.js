@@ -16,6 +16,7 @@ const STATISTICS = {
 };
 const POLL_MS = 200;
 const JOBS_MS = 1500;
+const JOBS_SHOWN = 40;  // the job list shows the last jobs only: /api/jobs?last=N
 
 const view = {
   question: null,
@@ -353,13 +354,13 @@ function showChart() {
 
 async function refreshJobs() {
   try {
-    const [{data}, {num_jobs: pending}] = await Promise.all([
-      getJSON("/api/jobs"), getJSON("/api/num_jobs")]);
+    const [{data, total}, {num_jobs: pending}] = await Promise.all([
+      getJSON(`/api/jobs?last=${JOBS_SHOWN}`), getJSON("/api/num_jobs")]);
     $("queue-state").textContent = `${pending} job${pending === 1 ? "" : "s"} queued or running`;
-    $("jobs-count").textContent = `(${data.length})`;
+    $("jobs-count").textContent = `(${total})`;
     const list = $("jobs");
     list.textContent = "";
-    for (const entry of data.slice(-40).reverse()) {
+    for (const entry of data.slice().reverse()) {
       const [[jobId, state]] = Object.entries(entry);
       const item = document.createElement("li");
       const name = document.createElement("button");
