@@ -232,6 +232,17 @@ class ShutdownTest(unittest.TestCase):
         self.assertAllDone(server, ids)
         self.assertIn(f"{ids[-1]} done", server.log_text())
 
+    def test_an_idle_keep_alive_connection_does_not_hold_the_exit(self):
+        with ServerProcess("--timeout", "60") as server:
+            idle = server.client()
+            self.assertEqual(idle.get("/api/num_jobs"), (200, {"num_jobs": 0}))  # stays open
+            other = server.client()
+            self.assertEqual(other.get("/api/graceful_shutdown"), (200, {"status": "done"}))
+            # Well before the idle connection's 60 s timeout.
+            self.assertEqual(server.wait(timeout=20), 0)
+            idle.close()
+            other.close()
+
     def test_post_shutdown_when_idle_answers_done_and_exits(self):
         server, client = self.start()
         data = client.run("global_mean", {"question": OBESITY})
