@@ -16,6 +16,7 @@ cannot be reached.
 from __future__ import annotations
 
 import argparse
+import http.client
 import ast
 import json
 import sys
@@ -57,7 +58,7 @@ class Server:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
-        except (urllib.error.URLError, OSError) as error:
+        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
             reason = getattr(error, "reason", error)
             raise ClientError(f"cannot reach {self.url}: {reason}", exit_code=3)
         try:
@@ -83,7 +84,11 @@ class Server:
         """Poll ``get_results`` every 0.2 s until the job is no longer running."""
         started = time.monotonic()
         while True:
-            answer = self.call("GET", f"/api/get_results/{urllib.parse.quote(job_id)}")
+            # request(), not call(): a job that ended in error is an answer to show.
+            status, answer = self.request("GET", f"/api/get_results/{urllib.parse.quote(job_id)}")
+            if status >= 400 or not isinstance(answer, dict):
+                reason = answer.get("reason") if isinstance(answer, dict) else answer
+                raise ClientError(f"{job_id}: {reason} (HTTP {status})")
             elapsed = time.monotonic() - started
             if answer.get("status") != "running":
                 progress.finish(job_id, answer.get("status", "?"), elapsed)
@@ -143,7 +148,7 @@ def resolve_question(server: Server, text: str) -> str:
         return text  # a server without /api/questions: send the text as it is
     if text in questions:
         return text
-    if text.isdigit() and 1 <= int(text) <= len(questions):
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(questions):
         return questions[int(text) - 1]
     matches = [question for question in questions if text.lower() in question.lower()]
     if len(matches) == 1:

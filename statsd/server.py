@@ -482,7 +482,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         if last_text is None:
             return json_response({"status": "done",
                                   "data": [{job_id: state} for job_id, state in jobs.states()]})
-        if not last_text.isdigit() or int(last_text) < 1:
+        if not (last_text.isascii() and last_text.isdigit()) or int(last_text) < 1:
             raise Problem(400, f"parameter 'last' must be a whole number from 1, not {last_text[:40]!r}")
         total = jobs.accepted()
         data = [{job_id: state} for job_id, state in jobs.states(last=int(last_text))]

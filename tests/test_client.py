@@ -105,6 +105,21 @@ class ClientTest(ServedTestCase):
         self.assertEqual(code, 3)
         self.assertIn("cannot reach http://127.0.0.1:9", stderr.getvalue())
 
+    def test_a_failed_job_exits_1_with_its_id_and_reason(self):
+        with ServerProcess("--threads", "1") as server:
+            for kind in ("json", "error"):  # job_id_1's result lands on a full disk
+                os.symlink("/dev/full", os.path.join(server.results, f".job_id_1.{kind}.tmp"))
+            stdout, stderr = io.StringIO(), io.StringIO()
+            code = client.main(["--server", f"http://127.0.0.1:{server.port}",
+                                "best5", "-q", "obesity"], stdout=stdout, stderr=stderr)
+            self.assertEqual(code, 1)
+            self.assertIn("job_id_1: error in", stderr.getvalue())
+            self.assertIn("job_id_1: result could not be written: No space left on device",
+                          stderr.getvalue())
+            self.assertEqual(stdout.getvalue(), "")
+        _, err = self.run_client("best5", "-q", "\u00b2", expect=1)  # a digit, but not 0-9
+        self.assertIn("no question matches", err)
+
     def test_as_a_command_and_shutdown(self):
         """The real `python3 -m statsd.client`, ending with shutdown: the server exits 0."""
         with ServerProcess() as server:

@@ -98,7 +98,7 @@ class ServedSampleTest(ServedTestCase):
         status, listing = self.client.get("/api/jobs?last=1000000&_=123")
         self.assertEqual(len(listing["data"]), job_number(ids[2]))
         self.assertEqual(self.client.get("/api/jobs?_=123")[1].keys(), {"status", "data"})
-        for bad in ("0", "-1", "x", ""):
+        for bad in ("0", "-1", "x", "", "%C2%B2"):  # the last: "²", a digit but not 0-9
             with self.subTest(last=bad):
                 status, answer = self.client.get(f"/api/jobs?last={bad}")
                 self.assertEqual(status, 400)
