@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -42,23 +43,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import synthetic
+from .stats import STATISTICS
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(PROJECT_ROOT, "results", "bench.json")
 
 MODES = ("cycle", "post", "get")
 
-#: The data endpoints and whether they take a state (as in statsd.stats, kept
-#: here so that the load generator does not import the server's code).
-ENDPOINTS: Tuple[Tuple[str, bool], ...] = (
-    ("states_mean", False), ("state_mean", True), ("best5", False), ("worst5", False),
-    ("global_mean", False), ("diff_from_mean", False), ("state_diff_from_mean", True),
-    ("mean_by_category", False), ("state_mean_by_category", True),
-)
+#: The data endpoints and whether they take a state.
+ENDPOINTS: Tuple[Tuple[str, bool], ...] = tuple(
+    (name, statistic.needs_state) for name, statistic in STATISTICS.items())
 
 #: What the ceiling server answers to everything: valid for every mode of the
 #: load generator (a job id for a POST, "done" for a poll).
@@ -93,7 +92,7 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile of an already sorted sequence (0 if empty)."""
     if not ordered:
         return 0.0
-    index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))
+    index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[index]
 
 
@@ -168,7 +167,9 @@ def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
         })
     floor, statsd = results
     statsd["time_ratio"] = statsd["seconds"] / floor["seconds"]
-    statsd["rss_ratio"] = statsd["peak_rss_mb"] / floor["peak_rss_mb"]
+    # Without /proc (not Linux) there is no peak RSS to compare.
+    statsd["rss_ratio"] = (statsd["peak_rss_mb"] / floor["peak_rss_mb"]
+                           if floor["peak_rss_mb"] else None)
     return results
 
 
@@ -381,10 +382,9 @@ def load_child(port: int, mode: str, threads: int, start: float, warmup: float,
         client.start()
     for client in clients:
         client.join()
-    errors: Dict[str, int] = {}
+    errors: Counter = Counter()
     for client in clients:
-        for kind, number in client.errors.items():
-            errors[kind] = errors.get(kind, 0) + number
+        errors.update(client.errors)
     return {"latencies_ms": [round(value, 3) for client in clients for value in client.latencies],
             "requests": sum(client.requests for client in clients), "errors": errors}
 
@@ -421,8 +421,7 @@ def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, dura
         report = json.loads(out)
         latencies.extend(report["latencies_ms"])
         requests += report["requests"]
-        for kind, number in report["errors"].items():
-            errors[kind] = errors.get(kind, 0) + number
+        errors.update(report["errors"])
     if count:
         cpu_after, ended = server.cpu(), time.time()
     latencies.sort()
@@ -435,10 +434,9 @@ def summarize(runs: Sequence[dict]) -> dict:
     """One row of the table from the runs (rounds) of one server, mode and client count."""
     latencies = sorted(value for run in runs for value in run["latencies"])
     seconds = sum(run["seconds"] for run in runs)
-    errors: Dict[str, int] = {}
+    errors: Counter = Counter()
     for run in runs:
-        for kind, number in run["errors"].items():
-            errors[kind] = errors.get(kind, 0) + number
+        errors.update(run["errors"])
     first = runs[0]
     return {
         "server": first["server"], "mode": first["mode"], "clients": first["clients"],
@@ -623,11 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of each server per mode and client count, taking turns "
                              "(default 2, --full 3)")
     parser.add_argument("--warmup", type=float, default=0.3, help="seconds of load before measuring")
-    parser.add_argument("--clients", default="8,32", help="client counts, comma separated")
-    parser.add_argument("--modes", default=",".join(MODES), help="serving modes, comma separated")
+    parser.add_argument("--clients", type=client_counts, default="8,32",
+                        help="client counts, comma separated")
+    parser.add_argument("--modes", type=mode_list, default=",".join(MODES),
+                        help=f"serving modes, comma separated ({', '.join(MODES)})")
     parser.add_argument("--load-processes", type=int, default=2,
                         help="processes the load generator's client threads are spread over")
-    parser.add_argument("--jobs", default=None,
+    parser.add_argument("--jobs", type=job_counts, default=None,
                         help="memory check: FIRST,TOTAL jobs (default 1000,6000; --full 1000,100000;"
                              " 0 to skip)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="JSON report path")
@@ -646,11 +646,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def client_counts(text: str) -> List[int]:
+    """``--clients``: positive whole numbers, comma separated."""
+    try:
+        counts = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not whole numbers: {text!r}")
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"client counts must be at least 1: {text!r}")
+    return counts
+
+
+def mode_list(text: str) -> List[str]:
+    """``--modes``: names from MODES, comma separated."""
+    modes = [part for part in text.split(",") if part]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"modes are {', '.join(MODES)}, not {text!r}")
+    return modes
+
+
+def job_counts(text: str) -> Tuple[int, int]:
+    """``--jobs``: FIRST,TOTAL for the memory check, or 0 to skip it."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST,TOTAL or 0, not {text!r}")
+    if numbers == [0]:
+        return 0, 0
+    if len(numbers) != 2 or not 0 < numbers[0] < numbers[1]:
+        raise argparse.ArgumentTypeError(f"expected FIRST,TOTAL with 0 < FIRST < TOTAL, not {text!r}")
+    return numbers[0], numbers[1]
+
+
 def run(args: argparse.Namespace, say=print) -> dict:
     """The whole benchmark; returns the report that is printed and written."""
     duration = args.duration or (5.0 if args.full else 1.5)
     rounds = args.rounds or (3 if args.full else 2)
-    jobs = args.jobs or ("1000,100000" if args.full else "1000,6000")
+    first, total = args.jobs or ((1000, 100_000) if args.full else (1000, 6000))
     workdir = tempfile.mkdtemp(prefix="statsd-bench-", dir=args.workdir)
     report = {"meta": {
         "mode": "full" if args.full else "quick", "cpus": os.cpu_count(),
@@ -672,10 +705,8 @@ def run(args: argparse.Namespace, say=print) -> dict:
             report["ingest"] += bench_ingest(files[rows], rows, args.repeat)
         say("serving")
         report["serving"] = bench_serving(
-            files[args.rows], workdir, [m for m in args.modes.split(",") if m],
-            [int(c) for c in args.clients.split(",") if c], args.load_processes,
+            files[args.rows], workdir, args.modes, args.clients, args.load_processes,
             duration, args.warmup, rounds, say)
-        first, total = (int(n) for n in (jobs + ",0").split(",")[:2])
         if first and total > first:
             say(f"memory over {total:,} jobs")
             report["job_memory"] = bench_job_memory(files[args.rows], workdir, first, total,
