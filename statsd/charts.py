@@ -564,7 +564,7 @@ def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequ
                          repeatable=("state",) if chart.states == "many" else ())
     question = required(params, "question")
     check_question(dataset, question)
-    states = tuple(params.get("state", ()))
+    states = tuple(dict.fromkeys(params.get("state", ())))  # each location once
     if chart.states == "one":
         states = (required(params, "state"),)
     if len(states) > MAX_TREND_LOCATIONS:

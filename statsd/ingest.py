@@ -19,6 +19,7 @@ import io
 import os
 import time
 from collections import Counter
+from functools import cached_property
 from itertools import islice
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -113,9 +114,9 @@ class Dataset:
         self.first_skipped_line: Dict[str, int] = {}
         self.load_seconds = 0.0
 
-    @property
+    @cached_property
     def locations(self) -> List[str]:
-        """Every location that has a value for some question, sorted."""
+        """Every location that has a value for some question, sorted (asked once the data is in)."""
         names = set()
         for data in self.questions.values():
             names.update(data.locations)

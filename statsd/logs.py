@@ -40,7 +40,7 @@ class UTCFormatter(logging.Formatter):
         second, text = self._second
         if int(record.created) != second:
             second = int(record.created)
-            text = time.strftime(datefmt or DATE_FORMAT, time.gmtime(second))
+            text = time.strftime(datefmt or DATE_FORMAT, self.converter(second))
             self._second = (second, text)
         return text
 

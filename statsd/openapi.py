@@ -129,13 +129,13 @@ DOCS: Dict[str, Doc] = {
 }
 
 
-def _statistic_doc(name: str) -> Doc:
-    """The data endpoint ``/api/<name>``: a JSON body, a job id at once."""
-    return Doc({"200": _ok({"type": "object", "required": ["job_id"],
-                            "properties": {"job_id": JOB_ID}}, "the job was queued"),
-                "400": _error("bad JSON, or a missing, non-string or unknown question or state"),
-                "413": _error("request body too large"),
-                "503": _error("shutting down, or too many jobs queued (see Retry-After)")})
+#: Every data endpoint ``/api/<name>``: a JSON body, a job id at once.
+STATISTIC_DOC = Doc({
+    "200": _ok({"type": "object", "required": ["job_id"],
+                "properties": {"job_id": JOB_ID}}, "the job was queued"),
+    "400": _error("bad JSON, or a missing, non-string or unknown question or state"),
+    "413": _error("request body too large"),
+    "503": _error("shutting down, or too many jobs queued (see Retry-After)")})
 
 
 def _request_body(name: str) -> Dict[str, Any]:
@@ -149,7 +149,7 @@ def _request_body(name: str) -> Dict[str, Any]:
 def doc_for(path: str, route: Any) -> Optional[Doc]:
     """The :class:`Doc` of a route, or None if it has none (the test fails on that)."""
     if path == f"/api/{route.argument}" and route.argument in STATISTICS:
-        return _statistic_doc(route.argument)
+        return STATISTIC_DOC
     return DOCS.get(path)
 
 

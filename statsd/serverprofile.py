@@ -26,6 +26,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import bench, logs, synthetic
+from .__main__ import default_threads
 from .ingest import load_csv
 from .jobs import JobManager, ResultStore
 from .server import StatsServer
@@ -109,7 +110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker threads (default: TP_NUM_OF_THREADS, else the CPU count)")
     parser.add_argument("--top", type=int, default=12, help="functions shown per kind of thread")
     parser.add_argument("--workdir", default=None, help="where data and results/ go")
     args = parser.parse_args(argv)
@@ -117,7 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         data = os.path.join(directory, "brfss.csv")
         synthetic.write_csv(data, args.rows)
-        server = InProcessServer(data, directory, args.workers)
+        server = InProcessServer(data, directory, args.workers or default_threads())
         profiles = ThreadProfiles()
         profiles.install()
         if server.listener is not None:  # started before the hook: restart it under it

@@ -248,6 +248,11 @@ class ChartTest(ServedTestCase):
                   for line in series}
         self.assertEqual(len(styles), len(series))
 
+    def test_trend_draws_a_location_named_twice_once(self):
+        root = self.chart("trend", [("question", OBESITY), ("state", "Ohio"), ("state", "Ohio")])
+        self.assertEqual(sorted(line.get("data-location") for line in by_class(root, "series")),
+                         ["National", "Ohio"])
+
     # -- bad requests ----------------------------------------------------------------
 
     def test_bad_chart_requests_get_a_clear_json_error(self):
