@@ -294,19 +294,17 @@ def _location(dataset: Dataset, request: ChartRequest) -> LocationData:
 def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
     question, state = request.question, request.states[0]
     place = _location(dataset, request)
-    groups = sorted(place.groups.items())
-    categories: Dict[str, List[Tuple[str, float]]] = {}
-    for (category, stratification), accumulator in groups:
-        categories.setdefault(category, []).append((stratification, accumulator.mean))
+    categories = place.by_category()
 
     canvas = Canvas(0, f"{question}: {state} by category")
     fills = _define_fills(canvas)
     top = canvas.heading(question, f"{state}: mean of each stratification, by category") + 30
     heading_row = 22.0
-    bottom = top + len(groups) * ROW + len(categories) * heading_row
+    means = [mean for members in categories.values() for _, mean in members]
+    bottom = top + len(means) * ROW + len(categories) * heading_row
     canvas.height = bottom + 60
     left, right = 230.0, WIDTH - 60.0
-    ticks = nice_ticks(0.0, max(accumulator.mean for _, accumulator in groups))
+    ticks = nice_ticks(0.0, max(means))
     span = ticks[-1]
     scale = lambda value: left + (right - left) * value / span  # noqa: E731
     _horizontal_axis(canvas, left, right, top, bottom, ticks, scale,
@@ -342,9 +340,7 @@ def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
 def draw_split(dataset: Dataset, request: ChartRequest) -> str:
     question, state, category = request.question, request.states[0], request.category
     place = _location(dataset, request)
-    members = [(stratification, accumulator.mean)
-               for (group_category, stratification), accumulator in sorted(place.groups.items())
-               if group_category == category]
+    members = place.by_category()[category]
     total = sum(mean for _, mean in members)
 
     canvas = Canvas(0, f"{question}: {state}, {category}")
@@ -577,7 +573,7 @@ def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequ
     if chart.needs_category:
         category = required(params, "category")
         place = dataset.questions[question].locations[states[0]]
-        known = sorted({group_category for group_category, _ in place.groups})
+        known = list(place.by_category())
         if category not in known:
             raise BadRequest(f"no category {category!r} for {states[0]!r} on this question; "
                              f"categories: {', '.join(known)}")

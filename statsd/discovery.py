@@ -38,10 +38,9 @@ def categories(dataset: Dataset, query: str) -> Dict[str, List[str]]:
     question, state = required(params, "question"), required(params, "state")
     check_question(dataset, question)
     check_location(dataset, question, state)
-    found: Dict[str, List[str]] = {}
-    for category, stratification in sorted(dataset.questions[question].locations[state].groups):
-        found.setdefault(category, []).append(stratification)
-    return found
+    place = dataset.questions[question].locations[state]
+    return {category: [stratification for stratification, _ in members]
+            for category, members in place.by_category().items()}
 
 
 #: Discovery endpoint name (``/api/<name>``) -> function of (dataset, query string).

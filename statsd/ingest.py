@@ -83,6 +83,13 @@ class LocationData:
         #: YearStart -> sums over every stratification
         self.years: Dict[int, Accumulator] = {}
 
+    def by_category(self) -> Dict[str, List[Tuple[str, float]]]:
+        """``{category: [(stratification, mean), ...]}``, both sorted."""
+        found: Dict[str, List[Tuple[str, float]]] = {}
+        for (category, stratification), accumulator in sorted(self.groups.items()):
+            found.setdefault(category, []).append((stratification, accumulator.mean))
+        return found
+
 
 class QuestionData:
     """All of one question's values: overall, and per location."""

@@ -306,7 +306,7 @@ class ShutdownTest(unittest.TestCase):
         def count(fragment):
             return sum(fragment in line for line in lines)
 
-        self.assertEqual(count(f'"POST /api/state_mean" 200'), 1)
+        self.assertEqual(count('"POST /api/state_mean" 200'), 1)
         self.assertIn(f"-> {job_id}", text)  # the request line names the job it created
         self.assertEqual(count('"POST /api/state_mean" 400'), 1)
         self.assertIn("Atlantis", text)
