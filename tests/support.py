@@ -73,6 +73,17 @@ def run_statsd(*args: str, cwd: str, env: Optional[Dict[str, str]] = None,
                           timeout=timeout)
 
 
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
 class ServerProcess:
     """``python3 -m statsd`` on 127.0.0.1, a free port, in its own directory.
 

@@ -24,7 +24,7 @@ import time
 import unittest
 
 from inprocess import InProcessServer
-from support import OBESITY, ServerProcess, Threads, assert_close, conformance_cases
+from support import OBESITY, ServerProcess, Threads, assert_close, conformance_cases, wait_for
 
 from statsd.stats import compute
 
@@ -32,16 +32,6 @@ from statsd.stats import compute
 CASES = [(endpoint, body, expected) for endpoint, _, body, expected in conformance_cases()]
 OTHER_CASES = [case for case in CASES if case[1]["question"] != OBESITY]
 
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
 
 
 def temporary_files(directory: str) -> list:

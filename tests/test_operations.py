@@ -11,21 +11,9 @@ import tempfile
 import time
 import unittest
 
-from support import OBESITY, PROJECT, SAMPLE_CSV, ServerProcess
+from support import OBESITY, PROJECT, SAMPLE_CSV, ServerProcess, wait_for
 
 from statsd.retention import parse_duration
-
-
-def wait_for(condition, timeout=15.0, interval=0.1):
-    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 class ResultsTtlTest(unittest.TestCase):
@@ -58,7 +46,8 @@ class ResultsTtlTest(unittest.TestCase):
             result = os.path.join(server.results, "job_id_1.json")
             self.assertTrue(os.path.exists(result))
             # Gone after two seconds or so; /api/jobs and get_results say so.
-            wait_for(lambda: client.get("/api/jobs")[1]["data"] == [{"job_id_1": "expired"}])
+            self.assertTrue(wait_for(
+                lambda: client.get("/api/jobs")[1]["data"] == [{"job_id_1": "expired"}], timeout=15))
             self.assertFalse(os.path.exists(result))
             status, body = client.get("/api/get_results/job_id_1")
             self.assertEqual((status, body), (410, {"status": "error", "reason": "result expired"}))
