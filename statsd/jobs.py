@@ -195,15 +195,7 @@ class ResultStore:
 
     def write(self, number: int, kind: str, payload: bytes) -> None:
         """Write ``<id>.<kind>`` atomically: temporary file, then rename."""
-        final = self.path(number, kind)
-        temporary = os.path.join(self.directory, f".{job_name(number)}.{kind}.tmp")
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(payload)
-            os.replace(temporary, final)
-        except BaseException:
-            _remove(temporary)
-            raise
+        write_atomically(self.path(number, kind), payload)
 
     def read(self, number: int, kind: str = "json") -> bytes:
         with open(self.path(number, kind), "rb") as handle:
@@ -254,11 +246,24 @@ class ResultStore:
     def write_high_water(self, number: int) -> None:
         """Record ``number`` so that ids go on after it even when its result is deleted."""
         if number > self.read_high_water():
-            final = os.path.join(self.directory, HIGH_WATER_FILE)
-            temporary = os.path.join(self.directory, f".{HIGH_WATER_FILE}.tmp")
-            with open(temporary, "w", encoding="ascii") as handle:
-                handle.write(f"{number}\n")
-            os.replace(temporary, final)
+            write_atomically(os.path.join(self.directory, HIGH_WATER_FILE), f"{number}\n".encode())
+
+
+def write_atomically(final: str, payload: bytes) -> None:
+    """Write ``final`` through ``.<name>.tmp`` beside it and a rename: all of it or nothing.
+
+    The temporary name starts with a dot and ends in ``.tmp``, which is what
+    ResultStore.scan() removes at start when a write was cut short.
+    """
+    directory, name = os.path.split(final)
+    temporary = os.path.join(directory, f".{name}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+        os.replace(temporary, final)
+    except BaseException:
+        _remove(temporary)
+        raise
 
 
 def _remove(path: str) -> None:
@@ -316,10 +321,7 @@ class Journal:
     def rewrite(self, jobs: Iterator["Job"]) -> None:
         """Replace the journal by the requests of ``jobs`` (temporary file + rename), then reopen it."""
         self.close()
-        temporary = os.path.join(os.path.dirname(self.path), f".{JOURNAL_FILE}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.writelines(_journal_line(job) for job in jobs)
-        os.replace(temporary, self.path)
+        write_atomically(self.path, b"".join(_journal_line(job) for job in jobs))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._size = os.fstat(self._fd).st_size
 
