@@ -39,12 +39,9 @@ def default_threads() -> int:
     if not text:
         return os.cpu_count() or 1
     try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"TP_NUM_OF_THREADS must be a positive whole number, not {text!r}")
-    if value < 1:
-        raise UsageError(f"TP_NUM_OF_THREADS must be at least 1, not {value}")
-    return value
+        return whole_number(text, 1)
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"TP_NUM_OF_THREADS: {error}")
 
 
 def whole_number(text: str, low: int, high: Optional[int] = None) -> int:
