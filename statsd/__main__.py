@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 from typing import List, Optional
 
 from . import __version__, logs
@@ -231,8 +232,7 @@ def _prepare(args: argparse.Namespace, threads: int, say):
         raise UsageError(f"results directory {args.results} is in use by another statsd")
     except OSError as error:
         raise UsageError(f"cannot use results directory {args.results}: {error.strerror or error}")
-    jobs = JobManager(store, lambda endpoint, question, state: compute(dataset, endpoint, question, state),
-                      workers=threads, max_queue=args.max_queue)
+    jobs = JobManager(store, partial(compute, dataset), workers=threads, max_queue=args.max_queue)
     try:
         server = StatsServer((args.host, args.port), dataset, jobs,
                              request_timeout=args.timeout, max_connections=args.max_connections)

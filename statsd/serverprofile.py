@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import bench, logs, synthetic
@@ -42,8 +43,7 @@ class InProcessServer:
         self.listener = logs.configure(os.path.join(directory, "webserver.log"))
         dataset = load_csv(data)
         self.jobs = JobManager(ResultStore(os.path.join(directory, "results")),
-                               lambda endpoint, question, state:
-                               compute(dataset, endpoint, question, state), workers=workers)
+                               partial(compute, dataset), workers=workers)
         self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="serve")

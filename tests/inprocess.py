@@ -15,6 +15,7 @@ import functools
 import shutil
 import tempfile
 import threading
+from functools import partial
 from typing import Callable, Optional
 
 from support import SAMPLE_CSV, Client
@@ -68,8 +69,7 @@ class InProcessServer:
         dataset = self.dataset
         self.jobs = JobManager(
             self.store,
-            lambda endpoint, question, state: compute_function(dataset, endpoint, question, state),
-            workers=workers, max_queue=max_queue)
+            partial(compute_function, dataset), workers=workers, max_queue=max_queue)
         self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs,
                                   request_timeout=request_timeout)
         self.port = self.server.server_address[1]
