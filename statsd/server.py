@@ -35,6 +35,8 @@ log = logging.getLogger("statsd.http")
 
 JSON_TYPE = "application/json"
 
+SERVER_VERSION = f"statsd/{__version__}"
+
 #: Largest request body read, in bytes; a larger one is answered 413 unread.
 MAX_BODY = 64 * 1024
 
@@ -196,13 +198,34 @@ class StatsServer(ThreadingHTTPServer):
 
 
 def _refuse(request: socket.socket) -> None:
-    body = error_body("too many open connections, retry later")
-    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON_TYPE}\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+    response = Response(503, error_body("too many open connections, retry later"),
+                        headers=[("Retry-After", "1")])
     try:
-        request.sendall(head.encode("latin-1") + body)
+        request.sendall(response_head(response, close=True) + response.body)
     except OSError:
         pass
+
+
+def response_head(response: Response, close: bool) -> bytes:
+    """Status line and headers of ``response``, ending with the blank line."""
+    status = response.status
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    lines = [
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        f"Server: {SERVER_VERSION}\r\n"
+        f"Date: {_http_date()}\r\n"
+        f"Content-Type: {response.content_type}\r\n"
+        f"Content-Length: {len(response.body)}\r\n"
+    ]
+    for name, value in response.headers:
+        lines.append(f"{name}: {value}\r\n")
+    if close:
+        lines.append("Connection: close\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
 
 
 _date_cache = [0, ""]
@@ -219,7 +242,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     """Parses a request, finds its route, answers in JSON, logs one line."""
 
     protocol_version = "HTTP/1.1"
-    server_version = f"statsd/{__version__}"
+    server_version = SERVER_VERSION
     sys_version = ""
     disable_nagle_algorithm = True
     server: StatsServer
@@ -356,24 +379,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             # and the client may still be sending it (see _linger).
             self.close_connection = True
             self.linger = True
-        status = response.status
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = ""
-        lines = [
-            f"{self.protocol_version} {status} {phrase}\r\n"
-            f"Server: {self.server_version}\r\n"
-            f"Date: {_http_date()}\r\n"
-            f"Content-Type: {response.content_type}\r\n"
-            f"Content-Length: {len(response.body)}\r\n"
-        ]
-        for name, value in response.headers:
-            lines.append(f"{name}: {value}\r\n")
-        if self.close_connection:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
+        head = response_head(response, self.close_connection)
         try:
             self.wfile.write(head if self.command == "HEAD" else head + response.body)
         except OSError:
