@@ -18,7 +18,7 @@ test:
 
 ## bench: ingest and serving benchmark against standard-library baselines
 bench:
-	$(PYTHON) -m statsd.bench
+	$(PYTHON) -m statsd.tools.bench
 
 ## clean: remove results, logs and caches
 clean:

@@ -1,4 +1,4 @@
-"""``python3 -m statsd.bench`` end to end with tiny settings: it runs, and reports sense.
+"""``python3 -m statsd.tools.bench`` end to end with tiny settings: it runs, and reports sense.
 
 No timing is asserted (the machine is shared and noisy): the test checks that
 every part of the benchmark ran against real servers over real sockets, that
@@ -16,7 +16,7 @@ import unittest
 
 from support import PROJECT
 
-from statsd import bench
+from statsd.tools import bench
 
 
 class BenchSmokeTest(unittest.TestCase):
@@ -24,7 +24,7 @@ class BenchSmokeTest(unittest.TestCase):
     def setUpClass(cls):
         cls.directory = tempfile.TemporaryDirectory(prefix="statsd-bench-test-")
         cls.output = os.path.join(cls.directory.name, "report.json")
-        command = [sys.executable, "-m", "statsd.bench", "--rows", "3000", "--repeat", "1",
+        command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "1",
                    "--duration", "0.6", "--rounds", "1", "--warmup", "0.1", "--clients", "2",
                    "--jobs", "20,60", "--workdir", cls.directory.name, "--output", cls.output]
         cls.completed = subprocess.run(command, cwd=PROJECT, stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ import unittest
 
 from support import SAMPLE_CSV
 
-from statsd import synthetic
+from statsd.tools import synthetic
 from statsd.ingest import load_csv
 
 

@@ -1,11 +1,11 @@
-"""``python3 -m statsd.bench``: statsd against the standard library's own ceilings.
+"""``python3 -m statsd.tools.bench``: statsd against the standard library's own ceilings.
 
 Why: statsd is chosen for being light and fast with nothing installed, so
 that claim must be measurable by anyone, on their machine, with nothing
 installed.  Every figure is taken next to its floor or ceiling *in the same
 run*, so that the ratio means something on a noisy machine:
 
-* ingest: ``load_csv`` on a synthetic BRFSS file (:mod:`statsd.synthetic`),
+* ingest: ``load_csv`` on a synthetic BRFSS file (:mod:`statsd.tools.synthetic`),
   next to a bare ``csv.reader`` pass over the same file, each in a fresh
   process (time, and peak RSS from ``VmHWM``); best of a few runs;
 * serving: the real server (``python3 -m statsd``) as a subprocess, next to
@@ -48,9 +48,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import synthetic
-from .stats import STATISTICS
+from ..stats import STATISTICS
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The directory holding the ``statsd`` package, put on the children's PYTHONPATH
+#: so that the tools run from any working directory.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUTPUT = os.path.join(PROJECT_ROOT, "results", "bench.json")
 
 MODES = ("cycle", "post", "get")
@@ -110,7 +112,7 @@ def ingest_child(kind: str, path: str) -> dict:
                 rows += 1
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "peak_rss_kb": proc_status_kb("VmHWM"), "rows": rows - 1}
-    from .ingest import load_csv
+    from ..ingest import load_csv
     started = time.perf_counter()
     dataset = load_csv(path)
     seconds = time.perf_counter() - started
@@ -121,7 +123,7 @@ def ingest_child(kind: str, path: str) -> dict:
 
 def job_compute_microseconds(dataset) -> float:
     """Mean time of one statistic computed on a loaded dataset (every endpoint, question)."""
-    from .stats import STATISTICS, compute
+    from ..stats import STATISTICS, compute
     location = dataset.locations[0]
     calls = 0
     started = time.perf_counter()
@@ -135,8 +137,8 @@ def job_compute_microseconds(dataset) -> float:
 
 
 def run_child(*arguments: str, timeout: float = 600) -> dict:
-    """Run ``python3 -m statsd.bench --role ...`` and parse the JSON it prints."""
-    command = [sys.executable, "-m", "statsd.bench", *arguments]
+    """Run ``python3 -m statsd.tools.bench --role ...`` and parse the JSON it prints."""
+    command = [sys.executable, "-m", "statsd.tools.bench", *arguments]
     completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_child_env(), timeout=timeout,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if completed.returncode != 0:
@@ -232,7 +234,7 @@ class ServerUnderTest:
                        # the 503s of backpressure instead of job-id issuance.
                        "--max-queue", str(BENCH_MAX_QUEUE)]
         else:
-            command = [sys.executable, "-m", "statsd.bench", "--role", "ceiling"]
+            command = [sys.executable, "-m", "statsd.tools.bench", "--role", "ceiling"]
         self._stderr = open(os.path.join(self.directory, "stderr.txt"), "w")
         self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -397,7 +399,7 @@ def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, dura
     children = []
     for index in range(processes):
         threads = clients // processes + (1 if index < clients % processes else 0)
-        command = [sys.executable, "-m", "statsd.bench", "--role", "load", "--port", str(server.port),
+        command = [sys.executable, "-m", "statsd.tools.bench", "--role", "load", "--port", str(server.port),
                    "--mode", mode, "--threads", str(threads), "--start", repr(start),
                    "--warmup", repr(warmup), "--duration", repr(duration), "--seed", str(seed + index), "--count",
                    str(count // processes + (1 if index < count % processes else 0))]
@@ -609,7 +611,7 @@ def table(report: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python3 -m statsd.bench",
+        prog="python3 -m statsd.tools.bench",
         description="Benchmark statsd's ingest and serving against standard-library baselines.")
     parser.add_argument("--full", action="store_true",
                         help="also 1,000,000 rows, longer runs, 100,000 jobs (several minutes)")

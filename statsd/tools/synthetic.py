@@ -9,7 +9,7 @@ abbreviations, ids and coordinates, the six stratification categories with
 their real values and ids, years 2011-2022, and a share of rows without a
 ``Data_Value`` that carry the footnote of the public file.
 
-``python3 -m statsd.synthetic ROWS PATH [--seed N]`` writes one.
+``python3 -m statsd.tools.synthetic ROWS PATH [--seed N]`` writes one.
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def write_csv(path: str, count: int, seed: int = DEFAULT_SEED) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python3 -m statsd.synthetic",
+        prog="python3 -m statsd.tools.synthetic",
         description="Write a deterministic synthetic BRFSS CSV in the public file's schema.")
     parser.add_argument("rows", type=int, help="number of data rows")
     parser.add_argument("path", help="file to write")

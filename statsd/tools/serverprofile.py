@@ -1,4 +1,4 @@
-"""``python3 -m statsd.serverprofile``: where the server's CPU goes under load, by thread.
+"""``python3 -m statsd.tools.serverprofile``: where the server's CPU goes under load, by thread.
 
 Why: ``python -m cProfile -m statsd`` only sees the main thread, which just
 waits in ``select``; the work is done by the connection threads, the job
@@ -6,7 +6,7 @@ workers and the log listener.  This runs the real server in this process,
 gives every thread its own ``cProfile.Profile`` timed with
 ``time.thread_time`` (CPU time of that thread, kernel time of its system
 calls included, waiting for the GIL or the disk excluded), drives it with the
-benchmark's load generator (:mod:`statsd.bench`, in other processes), and
+benchmark's load generator (:mod:`statsd.tools.bench`, in other processes), and
 prints the functions that cost the most CPU in each kind of thread, with the
 CPU cost per operation.  Profiling slows everything down, so compare the
 shares, not the absolute times.
@@ -26,12 +26,13 @@ import time
 from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import bench, logs, synthetic
-from .__main__ import default_threads
-from .ingest import load_csv
-from .jobs import JobManager, ResultStore
-from .server import StatsServer
-from .stats import compute
+from .. import logs
+from . import bench, synthetic
+from ..__main__ import default_threads
+from ..ingest import load_csv
+from ..jobs import JobManager, ResultStore
+from ..server import StatsServer
+from ..stats import compute
 
 
 class InProcessServer:
@@ -104,7 +105,7 @@ class ThreadProfiles:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m statsd.serverprofile",
+    parser = argparse.ArgumentParser(prog="python3 -m statsd.tools.serverprofile",
                                      description="Profile the server's threads under load.")
     parser.add_argument("--mode", default="cycle", choices=bench.MODES)
     parser.add_argument("--clients", type=int, default=32)
