@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="connections served at once; past it new ones get 503")
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
-                             "their jobs then answer 'expired'. Default %(default)s: keep forever")
+                             "their jobs then answer 'expired' (default: keep them forever)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
@@ -158,7 +158,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return serve(args)
     except (UsageError, DataError) as error:
         print(f"statsd: error: {error}", file=sys.stderr)
-        log.error("%s", error)
         return 2
     finally:
         logging.shutdown()
@@ -173,6 +172,9 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:
         return _serve(args, threads, say)
+    except (UsageError, DataError) as error:
+        log.error("%s", error)  # in webserver.log too, before its listener stops
+        raise
     finally:
         if listener is not None:
             listener.stop()
