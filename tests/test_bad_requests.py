@@ -20,10 +20,8 @@ import threading
 import time
 import unittest
 from typing import Optional
-from unittest import mock
 
 from inprocess import InProcessServer
-from statsd import jobs
 from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange
 
 #: A global_mean case with its independently computed answer.
@@ -282,7 +280,7 @@ class NoFileOutsideResultsTest(unittest.TestCase):
 
         sys.addaudithook(hook)  # cannot be removed; it records only while the event is set
         # Keep no result in memory, so that get_results of job_id_1 opens its file.
-        with mock.patch.object(jobs, "RECENT_RESULTS", 0), InProcessServer() as server:
+        with InProcessServer(recent_results=0) as server:
             client = server.client()
             self.addCleanup(client.close)
             body, expected = GLOBAL_MEAN
@@ -297,7 +295,12 @@ class NoFileOutsideResultsTest(unittest.TestCase):
             finally:
                 recording.clear()
             results = os.path.realpath(server.store.directory)
-        paths = [os.path.realpath(os.fsdecode(path)) for path in opened if not isinstance(path, int)]
+        # The store opens its files by name relative to the directory's
+        # descriptor (dir_fd): a bare name, never a path, is inside it.
+        names = [os.fsdecode(path) for path in opened if not isinstance(path, int)]
+        for name in names:
+            self.assertTrue(os.path.isabs(name) or (os.sep not in name and name not in ("..", ".")), name)
+        paths = [os.path.realpath(os.path.join(results, name)) for name in names]
         self.assertIn(os.path.join(results, "job_id_1.json"), paths)  # the hook does see opens
         self.assertEqual([path for path in paths if not path.startswith(results + os.sep)], [])
 

@@ -1,0 +1,91 @@
+"""The job machinery seen from outside: its log lines, its hooks, past jobs.
+
+Why in-process (tests/inprocess.py): the log records and the metrics hook are
+observed where they are made, while clients talk HTTP to the real server.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import unittest
+
+from inprocess import HeldCompute, InProcessServer
+from support import Threads, assert_close, conformance_cases
+
+#: (endpoint, body, expected data) of every shared conformance case.
+CASES = [(endpoint, body, expected) for endpoint, _, body, expected in conformance_cases()]
+
+_TRANSITION = re.compile(r"(job_id_\d+) (queued|running|done|error)\b")
+
+
+def transitions(records) -> dict:
+    """``{job_id: [transition, ...]}`` in the order they were logged."""
+    seen: dict = {}
+    for record in records:
+        match = _TRANSITION.match(record.getMessage())
+        if match:
+            seen.setdefault(match.group(1), []).append(match.group(2))
+    return seen
+
+
+class JobLogTest(unittest.TestCase):
+    """Each job logs queued, running, then done, in that order; a refused job logs nothing."""
+
+    def test_queued_is_logged_before_running(self):
+        # Switch threads as often as possible, so that a worker that could log
+        # "running" before the request thread logs "queued" would do so.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        self.addCleanup(sys.setswitchinterval, interval)
+        accepted = []
+        lock = threading.Lock()
+        with InProcessServer(workers=2, max_queue=10000) as server, \
+                self.assertLogs("statsd.jobs", "INFO") as logged:
+            def load(index: int) -> None:
+                client = server.client()
+                try:
+                    for round in range(25):
+                        endpoint, body, _ = CASES[(index * 25 + round) % len(CASES)]
+                        status, answer = client.post(endpoint, body)
+                        self.assertEqual(status, 200)
+                        with lock:
+                            accepted.append(answer["job_id"])
+                finally:
+                    client.close()
+
+            with Threads(4, load):
+                pass
+            client = server.client()
+            self.addCleanup(client.close)
+            for job_id in accepted:
+                self.assertEqual(client.wait_result(job_id)["status"], "done", job_id)
+        seen = transitions(logged.records)
+        self.assertEqual(len(accepted), 100)
+        for job_id in accepted:
+            self.assertEqual(seen.get(job_id), ["queued", "running", "done"], job_id)
+
+    def test_a_refused_job_is_not_logged_as_queued(self):
+        held = HeldCompute()
+        with InProcessServer(held, workers=1, max_queue=1) as server, \
+                self.assertLogs("statsd.jobs", "INFO") as logged:
+            client = server.client()
+            self.addCleanup(client.close)
+            endpoint, body, expected = CASES[0]
+            self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_1"}))
+            self.assertTrue(held.started.wait(10))  # the worker holds job 1
+            self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_2"}))
+            status, answer = client.post(endpoint, body)  # the queue holds job 2: full
+            self.assertEqual((status, answer["reason"]), (503, "too many jobs queued, retry later"))
+            held.release.set()
+            for job_id in ("job_id_1", "job_id_2"):
+                assert_close(self, client.wait_result(job_id)["data"], expected)
+            self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_3"}))
+            assert_close(self, client.wait_result("job_id_3")["data"], expected)
+        self.assertEqual(transitions(logged.records), {
+            job_id: ["queued", "running", "done"] for job_id in ("job_id_1", "job_id_2", "job_id_3")})
+
+
+if __name__ == "__main__":
+    unittest.main()
