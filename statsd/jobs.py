@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from .job import DONE, ERROR, EXPIRED, JOB_ID, RUNNING, Job, job_name, parse_job_id
 from .jobqueue import QueueClosed, QueueFull
-from .jobtable import RECENT_RESULTS, JobDescription, JobTable, gaps
+from .jobtable import RECENT_RESULTS, REMEMBERED_REQUESTS, JobDescription, JobTable, gaps
 from .journal import Journal
 from .request import JobRequest
 from .resultcache import RESULT_CACHE_BYTES, ResultCache
@@ -51,7 +51,10 @@ class JobManager:
     ``compute(request)`` returns the data of a result; it runs on a worker
     thread, and must be a pure function of its argument: its encoded results
     are cached (up to ``cache_bytes``), and the last ``recent_results``
-    results written are answered from memory.  A job's state is running while
+    results written are answered from memory.  ``on_finished(request,
+    outcome, seconds)`` is told of every job that ends (for metrics); the
+    requests of the last ``remembered_requests`` jobs are kept for
+    :meth:`describe`.  A job's state is running while
     queued or computed, then done (a file ``<id>.json``) or error (a reason,
     kept in memory and in ``<id>.error``), and expired once its file is
     deleted on purpose.
@@ -60,12 +63,14 @@ class JobManager:
     def __init__(self, store: ResultStore, compute: Compute, *, workers: int,
                  max_queue: int = 10000, result_wait: float = 0.1,
                  cache_bytes: int = RESULT_CACHE_BYTES, recent_results: int = RECENT_RESULTS,
+                 remembered_requests: int = REMEMBERED_REQUESTS,
                  on_finished: Optional[OnFinished] = None) -> None:
         self.store = store
         self._compute = compute
         self._result_wait = result_wait
         self._cache = ResultCache(cache_bytes)
-        self._table = JobTable(Journal(store), recent_results=recent_results)
+        self._table = JobTable(Journal(store), recent_results=recent_results,
+                               remembered_requests=remembered_requests)
         self._pool = WorkerPool(self._run, workers, max_queue)
         self._on_finished = on_finished
         self._on_finished_failed = False  # logged once, not for every job
@@ -237,7 +242,8 @@ class JobManager:
         """``(state, request, reason)`` of one job id, without waiting.
 
         The request is known for the latest jobs of this run and for the
-        journalled jobs run again after a restart (the last 10,000 of them);
+        journalled jobs run again after a restart (the last
+        ``remembered_requests`` of them, 10,000 by default);
         a job of an earlier run, or an older one, has None.  state "" is no
         such job.
         """

@@ -7,12 +7,16 @@ observed where they are made, while clients talk HTTP to the real server.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import unittest
 
 from inprocess import HeldCompute, InProcessServer
 from support import Threads, assert_close, conformance_cases
+
+from statsd.app import StartupError
 
 #: (endpoint, body, expected data) of every shared conformance case.
 CASES = [(endpoint, body, expected) for endpoint, _, body, expected in conformance_cases()]
@@ -41,8 +45,9 @@ class JobLogTest(unittest.TestCase):
         self.addCleanup(sys.setswitchinterval, interval)
         accepted = []
         lock = threading.Lock()
-        with InProcessServer(workers=2, max_queue=10000) as server, \
-                self.assertLogs("statsd.jobs", "INFO") as logged:
+        # The server stops (its workers done) before the records are collected.
+        with self.assertLogs("statsd.jobs", "INFO") as logged, \
+                InProcessServer(workers=2, max_queue=10000) as server:
             def load(index: int) -> None:
                 client = server.client()
                 try:
@@ -68,8 +73,8 @@ class JobLogTest(unittest.TestCase):
 
     def test_a_refused_job_is_not_logged_as_queued(self):
         held = HeldCompute()
-        with InProcessServer(held, workers=1, max_queue=1) as server, \
-                self.assertLogs("statsd.jobs", "INFO") as logged:
+        with self.assertLogs("statsd.jobs", "INFO") as logged, \
+                InProcessServer(held, workers=1, max_queue=1) as server:
             client = server.client()
             self.addCleanup(client.close)
             endpoint, body, expected = CASES[0]
@@ -85,6 +90,40 @@ class JobLogTest(unittest.TestCase):
             assert_close(self, client.wait_result("job_id_3")["data"], expected)
         self.assertEqual(transitions(logged.records), {
             job_id: ["queued", "running", "done"] for job_id in ("job_id_1", "job_id_2", "job_id_3")})
+
+
+class AppTest(unittest.TestCase):
+    """The in-process statsd is built by the same factory as the command line's."""
+
+    def test_a_second_statsd_over_the_same_results_is_one_startup_error(self):
+        with InProcessServer() as first:
+            with self.assertRaises(StartupError) as caught:
+                InProcessServer(directory=first.directory)
+            self.assertEqual(str(caught.exception), f"results directory {first.directory}/results "
+                                                    "is in use by another statsd")
+            self.assertEqual(caught.exception.status, 2)
+            # The first goes on serving.
+            endpoint, body, expected = CASES[0]
+            client = first.client()
+            self.addCleanup(client.close)
+            assert_close(self, client.run(endpoint, body), expected)
+
+    def test_a_restart_takes_over_the_results_of_the_last_run(self):
+        directory = tempfile.mkdtemp(prefix="statsd-app-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        endpoint, body, expected = CASES[0]
+        with InProcessServer(directory=directory) as first:
+            client = first.client()
+            data = client.run(endpoint, body)  # job_id_1
+            client.close()
+        with InProcessServer(directory=directory) as again:
+            self.assertEqual(again.app.recovered["done"], 1)
+            client = again.client()
+            self.addCleanup(client.close)
+            self.assertEqual(client.get("/api/get_results/job_id_1"),
+                             (200, {"status": "done", "data": data}))
+            self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_2"}))
+            assert_close(self, client.wait_result("job_id_2")["data"], expected)
 
 
 if __name__ == "__main__":
