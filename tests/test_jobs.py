@@ -6,6 +6,8 @@ observed where they are made, while clients talk HTTP to the real server.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import sys
@@ -17,6 +19,9 @@ from inprocess import HeldCompute, InProcessServer
 from support import Threads, assert_close, conformance_cases
 
 from statsd.app import StartupError
+from statsd.jobs import JobDescription
+from statsd.request import JobRequest
+from statsd.stats import compute
 
 #: (endpoint, body, expected data) of every shared conformance case.
 CASES = [(endpoint, body, expected) for endpoint, _, body, expected in conformance_cases()]
@@ -90,6 +95,119 @@ class JobLogTest(unittest.TestCase):
             assert_close(self, client.wait_result("job_id_3")["data"], expected)
         self.assertEqual(transitions(logged.records), {
             job_id: ["queued", "running", "done"] for job_id in ("job_id_1", "job_id_2", "job_id_3")})
+
+
+class OnFinishedTest(unittest.TestCase):
+    """The metrics hook hears of every job once, with its outcome; it can never break a worker."""
+
+    def test_each_job_is_reported_once_with_its_outcome(self):
+        reported = []
+
+        def faulty(dataset, request):
+            if request.state == "Ohio":
+                raise ZeroDivisionError("injected fault")
+            return compute(dataset, request)
+
+        with InProcessServer(faulty, workers=2,
+                             on_finished=lambda *args: reported.append(args)) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            question = CASES[0][1]["question"]
+            bodies = [("state_mean", {"question": question, "state": "Ohio"}),
+                      ("state_mean", {"question": question, "state": "Texas"}),
+                      ("best5", {"question": question})]
+            for endpoint, body in bodies:
+                job_id = client.post(endpoint, body)[1]["job_id"]
+                client.wait_result(job_id)
+        # The server has stopped: every job has ended and been reported.
+        self.assertEqual(sorted((request, outcome) for request, outcome, _ in reported), sorted([
+            (JobRequest("state_mean", question, "Ohio"), "error"),
+            (JobRequest("state_mean", question, "Texas"), "done"),
+            (JobRequest("best5", question), "done")]))
+        for _, _, seconds in reported:
+            self.assertIsInstance(seconds, float)
+            self.assertGreaterEqual(seconds, 0)
+
+    def test_a_hook_that_raises_is_logged_once_and_changes_nothing(self):
+        def broken(request, outcome, seconds):
+            raise RuntimeError("metrics are down")
+
+        with self.assertLogs("statsd.jobs", "ERROR") as logged, \
+                InProcessServer(workers=1, on_finished=broken) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            for endpoint, body, expected in CASES[:3]:
+                assert_close(self, client.run(endpoint, body), expected, where=endpoint)
+            self.assertEqual(server.jobs.workers_alive(), 1)
+            self.assertEqual(client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
+        self.assertEqual(len(logged.records), 1)
+        self.assertIn("on_finished failed", logged.records[0].getMessage())
+        self.assertIsInstance(logged.records[0].exc_info[1], RuntimeError)
+
+
+class DescribeTest(unittest.TestCase):
+    """describe(job_id): the state, the request of this run's jobs, the reason of a failure."""
+
+    def test_jobs_of_this_run_and_of_the_last(self):
+        directory = tempfile.mkdtemp(prefix="statsd-describe-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        question = CASES[0][1]["question"]
+        held = HeldCompute()
+
+        def faulty(dataset, request):
+            if request.state == "Ohio":
+                raise ZeroDivisionError("injected fault")
+            return held(dataset, request)
+
+        with InProcessServer(faulty, directory=directory) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            done = client.post("best5", {"question": question})[1]["job_id"]
+            self.assertTrue(held.started.wait(10))
+            running = client.post("global_mean", {"question": question})[1]["job_id"]
+            self.assertEqual(server.jobs.describe(running), JobDescription(
+                "running", JobRequest("global_mean", question), None))
+            held.release.set()
+            failed = client.post("state_mean", {"question": question, "state": "Ohio"})[1]["job_id"]
+            for job_id in (done, running, failed):
+                client.wait_result(job_id)
+            jobs = server.jobs
+            self.assertEqual(jobs.describe(done), JobDescription(
+                "done", JobRequest("best5", question), None))
+            self.assertEqual(jobs.describe(running).state, "done")
+            self.assertEqual(jobs.describe(failed), JobDescription(
+                "error", JobRequest("state_mean", question, "Ohio"),
+                "computation failed: ZeroDivisionError: injected fault"))
+            for unknown in ("job_id_4", "job_id_0", "../job_id_1", "nonsense"):
+                self.assertEqual(jobs.describe(unknown), ("", None, None), unknown)
+            client.close()
+        # A crash left a journalled job behind: after the restart it is run
+        # again, and its request is known; the results of the earlier run are
+        # the data only.
+        with open(os.path.join(directory, "results", "journal.jsonl"), "w") as handle:
+            handle.write(json.dumps({"job": 4, "endpoint": "worst5", "question": question}) + "\n")
+        with InProcessServer(directory=directory) as again:
+            client = again.client()
+            self.addCleanup(client.close)
+            self.assertEqual(client.wait_result("job_id_4")["status"], "done")
+            jobs = again.jobs
+            self.assertEqual(jobs.describe("job_id_4"),
+                             JobDescription("done", JobRequest("worst5", question), None))
+            self.assertEqual(jobs.describe(done), JobDescription("done", None, None))
+            self.assertEqual(jobs.describe(failed), JobDescription(
+                "error", None, "computation failed: ZeroDivisionError: injected fault"))
+
+    def test_only_the_latest_requests_are_remembered(self):
+        with InProcessServer(remembered_requests=2) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            question = CASES[0][1]["question"]
+            for endpoint in ("best5", "worst5", "global_mean"):
+                client.run(endpoint, {"question": question})
+            describe = server.jobs.describe
+            self.assertEqual(describe("job_id_1"), JobDescription("done", None, None))
+            self.assertEqual(describe("job_id_2").request, JobRequest("worst5", question))
+            self.assertEqual(describe("job_id_3").request, JobRequest("global_mean", question))
 
 
 class AppTest(unittest.TestCase):
