@@ -16,15 +16,13 @@ import sys
 import time
 from typing import List, Optional
 
-from . import __version__, logs
+from . import __version__, assets, logs
 from .app import App, Config, StartupError
 from .retention import parse_duration
 from .server import StatsServer
 
 log = logging.getLogger("statsd")
 
-DEFAULT_DATA = os.path.join("data", "brfss_sample.csv")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class UsageError(StartupError):
@@ -94,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=port_number, default=5000, help="port to listen on (0: any free port)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="the BRFSS CSV file to serve")
+    parser.add_argument("--data", default=None,
+                        help="the BRFSS CSV file to serve (default: the sample that comes "
+                             "with statsd, data/brfss_sample.csv beside the package or "
+                             "inside statsd.pyz)")
     parser.add_argument("--results", default="results",
                         help="directory of job results (kept across restarts)")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -109,19 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="connections served at once; past it new ones get 503")
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
-                             "their jobs then answer 'expired'. Default %(default)s: keep forever")
+                             "their jobs then answer 'expired' (default: keep them forever)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
-
-
-def resolve_data(path: str) -> str:
-    """The default data file is found from the project too, whatever the directory."""
-    if path == DEFAULT_DATA and not os.path.exists(path):
-        bundled = os.path.join(PROJECT_ROOT, DEFAULT_DATA)
-        if os.path.exists(bundled):
-            return bundled
-    return path
 
 
 class ConsoleProgress:
@@ -155,7 +147,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return serve(args)
     except StartupError as error:
         print(f"statsd: error: {error}", file=sys.stderr)
-        log.error("%s", error)
         return error.status
     finally:
         logging.shutdown()
@@ -170,6 +161,9 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:
         return _serve(args, threads, say)
+    except StartupError as error:
+        log.error("%s", error)  # in webserver.log too, before its listener stops
+        raise
     finally:
         if listener is not None:
             listener.stop()
@@ -178,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
 def build_config(args: argparse.Namespace, threads: int) -> Config:
     """The application's settings from the command line (one line per setting)."""
     return Config(
-        data=resolve_data(args.data),
+        data=assets.sample() if args.data is None else args.data,
         results=args.results,
         host=args.host,
         port=args.port,

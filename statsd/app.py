@@ -19,7 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Dict, Optional
+from typing import Any, BinaryIO, Callable, Dict, Optional, Union
 
 from .ingest import DataError, Dataset, load_csv
 from .jobs import JobManager, OnFinished, ResultsInUse, ResultStore
@@ -49,7 +49,8 @@ class StartupError(Exception):
 class Config:
     """What a statsd is started with (the command line builds one from its options)."""
 
-    data: str
+    #: The CSV: a path, or a binary file object (the sample inside a zipapp).
+    data: Union[str, BinaryIO]
     results: str = "results"
     host: str = "127.0.0.1"
     port: int = 5000
