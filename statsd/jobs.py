@@ -99,9 +99,7 @@ class JobManager:
                 failed[number] = self._read_reason(number)
         replay: List[Job] = []
         known: Set[int] = set(found)
-        for request in requests:
-            number = request["job"]
-            assert isinstance(number, int)  # Journal.read() checked it
+        for number, request in requests:
             if number in known:
                 continue  # it finished before the stop (or is journalled twice)
             known.add(number)

@@ -46,13 +46,13 @@ class Journal:
         self._fd: Optional[int] = None
         self._size = 0  # bytes of whole lines in the file
 
-    def read(self) -> Tuple[List[Dict[str, object]], int]:
-        """The requests journalled by a previous run, and how many lines were damaged."""
+    def read(self) -> Tuple[List[Tuple[int, Dict[str, object]]], int]:
+        """``(number, request)`` of each job journalled by a previous run, and how many lines were damaged."""
         try:
             lines = self.store.read_file(JOURNAL_FILE).splitlines()
         except FileNotFoundError:
             return [], 0
-        requests: List[Dict[str, object]] = []
+        requests: List[Tuple[int, Dict[str, object]]] = []
         damaged = 0
         for line in lines:
             try:
@@ -63,7 +63,7 @@ class Journal:
             except ValueError:  # a line cut short by a kill, or not ours
                 damaged += 1
                 continue
-            requests.append(request)
+            requests.append((number, request))
         return requests, damaged
 
     def rewrite(self, jobs: Iterable[Job]) -> None:

@@ -56,7 +56,11 @@ def expire_older_than(jobs: JobManager, age: float) -> int:
 
 
 class ResultExpiry:
-    """A daemon thread deleting results older than ``ttl`` seconds, every ``interval``."""
+    """Deletes results older than ``ttl`` seconds: at start, then every ``interval`` on a daemon thread.
+
+    The first pass runs in :meth:`start`, before the server serves, so that
+    no client is ever answered from a result that was already too old.
+    """
 
     def __init__(self, jobs: JobManager, ttl: float) -> None:
         self.jobs = jobs
@@ -66,6 +70,7 @@ class ResultExpiry:
         self._thread = threading.Thread(target=self._run, name="statsd-expiry", daemon=True)
 
     def start(self) -> None:
+        self._expire()
         self._thread.start()
 
     def stop(self) -> None:
@@ -74,10 +79,11 @@ class ResultExpiry:
             self._thread.join(5)
 
     def _run(self) -> None:
-        while True:
-            try:
-                expire_older_than(self.jobs, self.ttl)
-            except OSError as error:  # try again at the next round
-                log.warning("could not delete old results: %s", error.strerror or error)
-            if self._stop.wait(self.interval):
-                return
+        while not self._stop.wait(self.interval):
+            self._expire()
+
+    def _expire(self) -> None:
+        try:
+            expire_older_than(self.jobs, self.ttl)
+        except OSError as error:  # try again at the next round
+            log.warning("could not delete old results: %s", error.strerror or error)

@@ -22,7 +22,6 @@ import shutil
 import stat
 import tempfile
 import threading
-import time
 import unittest
 
 from inprocess import InProcessServer
@@ -344,14 +343,16 @@ class KilledMidLoadTest(unittest.TestCase):
                     with lock:
                         accepted[job_id] = index % len(CASES)
                     index += self.CLIENTS
-                    end = time.monotonic() + 1.0
-                    while time.monotonic() < end:
-                        status, result = client.get(f"/api/get_results/{job_id}")
-                        if result["status"] == "done":
-                            with lock:
-                                done[job_id] = result["data"]
-                            break
-                        time.sleep(0.02)
+
+                    def finished(job_id: str = job_id) -> bool:
+                        result = client.get(f"/api/get_results/{job_id}")[1]
+                        if result["status"] != "done":
+                            return False
+                        with lock:
+                            done[job_id] = result["data"]
+                        return True
+
+                    wait_for(finished, timeout=1.0)
             except (OSError, http.client.HTTPException):
                 pass  # the server was killed under us
             finally:
