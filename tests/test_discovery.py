@@ -60,8 +60,10 @@ class DiscoveryTest(ServedTestCase):
             ("/api/states?question=nope", "unknown question 'nope'"),
             ("/api/states?state=Ohio", "unknown parameter 'state'"),
             ("/api/questions?x=1", "unknown parameter 'x'"),
-            ("/api/categories?question=" + OBESITY.replace(" ", "+"), "missing parameter 'state'"),
-            ("/api/categories?state=Ohio", "missing parameter 'question'"),
+            ("/api/categories?state=Ohio", "parameter 'state' needs parameter 'question'"),
+            ("/api/categories?question=" + OBESITY.replace(" ", "+") + "&state=Atlantis",
+             "unknown state 'Atlantis'"),
+            ("/api/states?with=names", "parameter 'with' takes 'abbr'"),
         ]
         for path, reason in cases:
             with self.subTest(path=path):
