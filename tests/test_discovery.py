@@ -10,9 +10,10 @@ import unittest
 from urllib.parse import urlencode
 
 import reference
-from support import OBESITY, ServedTestCase
+from support import OBESITY, SAMPLE_CSV, ServedTestCase
 
-from statsd import openapi
+from statsd import discovery, openapi
+from statsd.ingest import load_csv
 from statsd.server import PREFIX_ROUTES, ROUTES
 from statsd.stats import LOWER_IS_BETTER, STATISTICS
 
@@ -153,6 +154,24 @@ class DiscoveryTest(ServedTestCase):
                 self.assertEqual(status, 200)
                 (documented,) = operation["responses"]["200"]["content"]
                 self.assertEqual(headers["Content-Type"].split(";")[0], documented)
+
+
+class YearsListTest(unittest.TestCase):
+    """``discovery.years``, the data of GET /api/years, against the reference pass."""
+
+    def test_years_of_a_question_and_of_a_state(self):
+        dataset = load_csv(SAMPLE_CSV)
+        years = reference.year_means()
+        for question in reference.questions():
+            with self.subTest(question=question[:50]):
+                expected = sorted({year for (q, _, year) in years if q == question})
+                self.assertEqual(discovery.years(dataset, urlencode({"question": question})),
+                                 expected)
+                location = reference.locations(question)[0]
+                expected = sorted({year for (q, place, year) in years
+                                   if q == question and place == location})
+                self.assertEqual(discovery.years(dataset, urlencode(
+                    {"question": question, "state": location.upper()})), expected)
 
 
 if __name__ == "__main__":
