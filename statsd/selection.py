@@ -12,14 +12,20 @@ order, so an unfiltered answer keeps its exact floats; the statistics
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from functools import lru_cache
+from typing import Dict, List, Optional, Tuple
 
 from .ingest import Accumulator, Dataset, Group, LocationData, QuestionData
 from .request import NO_FILTERS, Filters
 
 
-def kept_cells(dataset: Dataset, filters: Filters) -> List[int]:
-    """The numbers of the cells whose rows ``filters`` keeps, ascending."""
+@lru_cache(maxsize=256)
+def kept_cells(dataset: Dataset, filters: Filters) -> Tuple[int, ...]:
+    """The numbers of the cells whose rows ``filters`` keeps, ascending.
+
+    Cached (lru_cache locks its own bookkeeping): a job asks it once per
+    location, and the table does not change once the data is loaded.
+    """
     year_from, year_to, category, stratification = filters
     years_bound = year_from is not None or year_to is not None
     kept = []
@@ -36,7 +42,7 @@ def kept_cells(dataset: Dataset, filters: Filters) -> List[int]:
             if year_to is not None and cell.year > year_to:
                 continue
         kept.append(number)
-    return kept
+    return tuple(kept)
 
 
 def _keeps_group(filters: Filters, group: Group) -> bool:
