@@ -20,6 +20,7 @@ from typing import List, Optional
 from . import __version__, assets, logs
 from .ingest import DataError, Dataset, load_csv
 from .jobs import JobManager, ResultsInUse, ResultStore
+from .request import JobRequest
 from .retention import ResultExpiry, parse_duration
 from .server import StatsServer
 from .stats import STATISTICS, BadRequest, check_request, compute
@@ -243,14 +244,13 @@ def _prepare(args: argparse.Namespace, threads: int, say):
     return server, jobs, store
 
 
-def _validate_journal(dataset: Dataset, request: dict):
+def _validate_journal(dataset: Dataset, request: dict) -> JobRequest:
     """Check a journalled request again, against the data loaded now."""
     endpoint = request.get("endpoint")
-    statistic = STATISTICS.get(endpoint)
+    statistic = STATISTICS.get(endpoint)  # type: ignore[arg-type]
     if statistic is None:
         raise BadRequest(f"unknown endpoint {endpoint!r}")
-    question, state = check_request(dataset, statistic, request)
-    return endpoint, question, state
+    return check_request(dataset, statistic, request)
 
 
 def _install_signal_handlers(server: StatsServer) -> None:
