@@ -285,9 +285,9 @@ class ServerMetrics:
     """statsd's own metrics: what the transport, the API and the jobs report, by name.
 
     The server calls :meth:`request_done` once per answered request and
-    :meth:`job_finished` once per job; connections are counted by
-    :meth:`connection_opened` and :meth:`connection_closed`.  Values kept
-    elsewhere (jobs pending, result-cache bytes) are given as functions.
+    :meth:`job_finished` once per job.  Values kept elsewhere (open
+    connections, jobs pending, result-cache bytes) are given as functions,
+    read at each scrape (:meth:`gauge_function`).
     """
 
     def __init__(self, version: str, started: Optional[float] = None) -> None:
@@ -304,9 +304,6 @@ class ServerMetrics:
         self.request_seconds = registry.histogram(
             "statsd_http_request_duration_seconds",
             "time from a request's last byte read to its answer written, by route", ("route",))
-        self.connections = registry.gauge("statsd_http_connections_open",
-                                          "client connections open now")
-        self.connections.set(0)
         self.jobs = registry.counter(
             "statsd_jobs_total", "jobs ended, by statistic and outcome (done, error)",
             ("statistic", "outcome"))
@@ -325,12 +322,6 @@ class ServerMetrics:
     def job_finished(self, statistic: str, outcome: str, seconds: float) -> None:
         self.jobs.inc((statistic, outcome))
         self.job_seconds.observe(seconds, (statistic,))
-
-    def connection_opened(self) -> None:
-        self.connections.inc()
-
-    def connection_closed(self) -> None:
-        self.connections.dec()
 
     def render(self) -> str:
         return self.registry.render()
