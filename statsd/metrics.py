@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import re
 import threading
 import time
@@ -36,6 +37,26 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
 Labels = Tuple[str, ...]
+
+#: When this module was first imported: early in start-up, before the data loads.
+_IMPORTED = time.time()
+
+
+def process_start_time() -> float:
+    """When this process started, in seconds since the Unix epoch.
+
+    From ``/proc`` where there is one (the kernel's record, as Prometheus'
+    own client reads it), else the time statsd's metrics were first imported.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            # Field 22, after the command name in parentheses (which may hold spaces).
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return _IMPORTED
 
 
 def format_value(value: float) -> str:
@@ -290,9 +311,14 @@ class ServerMetrics:
     read at each scrape (:meth:`gauge_function`).
     """
 
-    def __init__(self, version: str, started: Optional[float] = None) -> None:
+    def __init__(self, version: str, started: Optional[float] = None,
+                 routes: Optional[Dict[str, str]] = None) -> None:
         self.registry = registry = Registry()
-        self.started = time.time() if started is None else started
+        self.started = process_start_time() if started is None else started
+        #: route name -> the label its requests are counted under (its path pattern,
+        #: e.g. ``/api/get_results/{job_id}``); other names (``unknown``: no route,
+        #: ``invalid``: not HTTP) are labels as they are.
+        self.routes = dict(routes or {})
         info = registry.gauge("statsd_build_info", "statsd's version (always 1)", ("version",))
         info.set(1, (version,))
         start = registry.gauge("statsd_process_start_time_seconds",
@@ -303,7 +329,7 @@ class ServerMetrics:
             ("route", "code"))
         self.request_seconds = registry.histogram(
             "statsd_http_request_duration_seconds",
-            "time from a request's last byte read to its answer written, by route", ("route",))
+            "time from a request's last byte read to its answer ready, by route", ("route",))
         self.jobs = registry.counter(
             "statsd_jobs_total", "jobs ended, by statistic and outcome (done, error)",
             ("statistic", "outcome"))
@@ -316,8 +342,10 @@ class ServerMetrics:
         self.registry.gauge_function(name, documentation, function)
 
     def request_done(self, route: str, code: int, seconds: float) -> None:
-        self.requests.inc((route, str(code)))
-        self.request_seconds.observe(seconds, (route,))
+        """The transport's observer: one answered request (``route`` is the route's name)."""
+        label = self.routes.get(route, route)
+        self.requests.inc((label, str(code)))
+        self.request_seconds.observe(seconds, (label,))
 
     def job_finished(self, statistic: str, outcome: str, seconds: float) -> None:
         self.jobs.inc((statistic, outcome))

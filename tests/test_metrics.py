@@ -7,11 +7,15 @@ from statsd's code) and compared with counts kept independently here.
 """
 
 import math
+import os
 import random
 import threading
+import time
 import unittest
 
 import exposition
+from support import OBESITY, ServerProcess
+
 from statsd import metrics
 
 
@@ -173,3 +177,66 @@ class ParserTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServedMetricsTest(unittest.TestCase):
+    """``GET /api/metrics`` of the real server, against the requests this test made."""
+
+    def test_a_scrape_counts_what_was_asked(self):
+        started = time.time()
+        with ServerProcess("--threads", "1") as server:
+            for kind in ("json", "error"):  # job_id_3's outcome lands on a full disk
+                os.symlink("/dev/full", os.path.join(server.results, f".job_id_3.{kind}.tmp"))
+            client = server.client()  # one keep-alive connection throughout
+            ids = [client.post("best5", {"question": OBESITY})[1]["job_id"],
+                   client.post("best5", {"question": OBESITY})[1]["job_id"],
+                   client.post("global_mean", {"question": OBESITY})[1]["job_id"]]
+            self.assertEqual(client.post("best5", {"question": "no such"})[0], 400)
+            polls = {}
+            for job_id in ids:
+                while True:
+                    status, answer = client.get(f"/api/get_results/{job_id}")
+                    polls[status] = polls.get(status, 0) + 1
+                    if answer["status"] != "running":
+                        break
+                    time.sleep(0.05)
+            self.assertEqual(client.get("/api/get_results/job_id_99")[0], 404)
+            self.assertEqual(client.get("/no/such/path")[0], 404)
+            for _ in range(3):
+                self.assertEqual(client.get("/api/num_jobs")[0], 200)
+            status, headers, text = client.request("GET", "/api/metrics")
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["Content-Type"], metrics.CONTENT_TYPE)
+            families = exposition.parse(text.decode("utf-8"))
+            second = exposition.parse(client.request("GET", "/api/metrics")[2].decode())
+            client.close()
+
+        def requests(route, code):
+            return exposition.value(families, "statsd_http_requests_total", route=route,
+                                    code=str(code)) or 0
+
+        self.assertEqual(requests("/api/best5", 200), 2)
+        self.assertEqual(requests("/api/best5", 400), 1)
+        self.assertEqual(requests("/api/global_mean", 200), 1)
+        self.assertEqual(requests("/api/get_results/{job_id}", 200), polls[200])
+        self.assertEqual(requests("/api/get_results/{job_id}", 404), 1)
+        self.assertEqual(requests("/api/num_jobs", 200), 3)
+        self.assertEqual(requests("unknown", 404), 1)  # never the path asked
+        total = sum(sample.value for sample in families["statsd_http_requests_total"].samples)
+        self.assertEqual(total, 3 + 1 + polls[200] + 1 + 1 + 3)  # the scrape counts afterwards
+        for route in ("/api/best5", "/api/num_jobs"):
+            counted = sum(sample.value for sample in families["statsd_http_requests_total"].samples
+                          if sample.labels["route"] == route)
+            self.assertEqual(exposition.value(families, "statsd_http_request_duration_seconds_count",
+                                              route=route), counted)
+        self.assertEqual(requests("/api/metrics", 200), 0)
+        self.assertEqual(exposition.value(second, "statsd_http_requests_total",
+                                          route="/api/metrics", code="200"), 1)
+
+        self.assertEqual(exposition.value(families, "statsd_jobs_pending"), 0)
+        self.assertEqual(exposition.value(families, "statsd_http_connections_open"), 1)
+        start = exposition.value(families, "statsd_process_start_time_seconds")
+        self.assertTrue(started - 60 <= start <= time.time(), start)
+        for name, family in families.items():
+            self.assertTrue(name.startswith("statsd_"), name)
+            self.assertNotEqual(family.type, "untyped", name)
