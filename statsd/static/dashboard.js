@@ -57,13 +57,18 @@ const $ = (id) => document.getElementById(id);
 
 class ServerDown extends Error {}
 
+// What the page says while statsd does not answer: what happened, what to do.
+function downMessage() {
+  return `statsd does not answer at ${location.origin}. Is it running? ` +
+         "Start it with \u201cmake run\u201d; this page reconnects by itself.";
+}
+
 async function getJSON(url, options) {
   let response;
   try {
     response = await fetch(url, options);
   } catch (error) {
-    throw new ServerDown(`statsd does not answer at ${location.origin}. Is it running? ` +
-                         "Start it with \u201cmake run\u201d; this page reconnects by itself.");
+    throw new ServerDown(downMessage());
   }
   let body;
   try {
@@ -472,6 +477,9 @@ async function runStatistic(name, {keepChart = false, scroll = false} = {}) {
   renderJob(job);
   announce(`${job.id} ${name}: ${result.status}`);
   showOutcome(job, result);
+  if (scroll) {
+    $("results").scrollIntoView({block: "start"});
+  }
   refreshJobs();
 }
 
@@ -487,7 +495,7 @@ async function waitForResult(jobId, mine) {
       response = await fetch(`/api/get_results/${encodeURIComponent(jobId)}`);
       body = await response.json();
     } catch (error) {
-      setOnline(false, "statsd stopped answering while a job ran; this page reconnects by itself.");
+      setOnline(false, downMessage());
       await new Promise((resolve) => setTimeout(resolve, JOBS_MS));
       continue;
     }
@@ -743,7 +751,7 @@ async function renderChart() {
   try {
     response = await fetch(url);
   } catch (error) {
-    setOnline(false, "statsd does not answer, so the chart cannot be drawn; this page reconnects by itself.");
+    setOnline(false, downMessage());
     return;
   }
   if (mine !== generation || url !== chartURL(view.chart)) {
