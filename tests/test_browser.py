@@ -51,6 +51,21 @@ COLOURS = """(element => {
 })"""
 
 
+_BROWSER = []
+
+
+def shared_browser():
+    """The one Chromium of this module, launched on first use (a launch takes seconds)."""
+    if not _BROWSER:
+        _BROWSER.append(Browser(CHROMIUM))
+    return _BROWSER[0]
+
+
+def tearDownModule():
+    while _BROWSER:
+        _BROWSER.pop().close()  # asked to close, else ended by its PID
+
+
 #: Pick a location in the select, as a person would (its change event).
 CHOOSE_LOCATION = """(select => { select.value = %s; select.dispatchEvent(new Event("change")); })(
   document.getElementById("state"))"""
@@ -63,16 +78,19 @@ class BrowserTest(ServedTestCase):
     #: Tests that provoke failed loads (a stopped server) clear this.
     check_console = True
 
+    @property
+    def browser(self):
+        return shared_browser()
+
     def setUp(self):
-        self.browser = Browser(CHROMIUM, self.width, self.height)
+        self.browser.navigate("about:blank")
         self.browser.viewport(self.width, self.height, self.mobile)
+        self.browser.console_errors()
+        self.browser.events.clear()
 
     def tearDown(self):
-        try:
-            if self.check_console:
-                self.assertEqual(self.browser.console_errors(), [], "console errors")
-        finally:
-            self.browser.close()
+        if self.check_console:
+            self.assertEqual(self.browser.console_errors(), [], "console errors")
 
     # -- helpers -------------------------------------------------------------------
 
@@ -236,6 +254,9 @@ class SelectionTest(BrowserTest):
         self.wait_table(5)
         self.wait(f"[...document.querySelectorAll('#jobs button')].some(b => b.textContent === '{job_id}')")
         self.js(f"[...document.querySelectorAll('#jobs button')].find(b => b.textContent === '{job_id}').click()")
+        self.wait("document.getElementById('job').textContent.includes('state_mean_by_category') || "
+                  "!document.getElementById('notice').hidden", "the job or a notice")
+        self.assertEqual(self.shown()["notice"], "")
         rows = self.wait_table(len(data))
         shown = self.shown()
         self.assertIn(job_id, shown["card"])
@@ -374,10 +395,13 @@ class ServerStoppedTest(unittest.TestCase):
     def setUp(self):
         self.port = free_port()
         self.server = ServerProcess("--port", str(self.port)).start()
-        self.browser = Browser(CHROMIUM)
+        self.browser = shared_browser()
+        self.browser.navigate("about:blank")
+        self.browser.viewport(1280, 900)
+        self.browser.events.clear()
 
     def tearDown(self):
-        self.browser.close()
+        self.browser.navigate("about:blank")  # stops the page's polling
         self.server.stop()
 
     def test_a_stopped_server_is_said_and_the_page_recovers_when_it_is_back(self):
