@@ -453,11 +453,11 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
             raise Problem(503, "shutting down")
         body = self.read_json()
         try:
-            question, state = check_request(server.dataset, STATISTICS[endpoint], body)
+            request = check_request(server.dataset, STATISTICS[endpoint], body)
         except BadRequest as problem:
             raise Problem(400, str(problem))
         try:
-            job_id = server.jobs.submit(endpoint, question, state)
+            job_id = server.jobs.submit(request)
         except QueueClosed:
             raise Problem(503, "shutting down")
         except QueueFull:
