@@ -164,10 +164,13 @@ class Browser:
     # -- what the tests use -------------------------------------------------------
 
     def navigate(self, url: str) -> None:
-        """Open ``url`` and wait for its load event."""
+        """Open ``url`` and wait for its load event (none comes when only the hash changes)."""
         self.events = [event for event in self.events if event["method"] != "Page.loadEventFired"]
-        self.send("Page.navigate", {"url": url})
-        self.wait_event("Page.loadEventFired")
+        result = self.send("Page.navigate", {"url": url})
+        if "errorText" in result:
+            raise BrowserError(f"{url}: {result['errorText']}")
+        if result.get("loaderId"):  # a new document, not a move within this one
+            self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises are awaited)."""
