@@ -296,6 +296,23 @@ class PhoneTest(BrowserTest):
         self.assertLessEqual(height, 2 * line + 1)
 
 
+class NarrowWindowTest(BrowserTest):
+    width, height = 780, 900
+
+    def test_between_phone_and_desktop_the_chart_keeps_its_size_and_the_page_its_width(self):
+        self.open(link(question=OBESITY, state="Ohio", run="diff_from_mean"))
+        rows = self.wait_table()["rows"]
+        self.assert_rows_match(rows, self.client.run("diff_from_mean", {"question": OBESITY}))
+        self.assertEqual(self.shown()["chart"], "diff", "diff_from_mean is drawn as differences")
+        self.assertIn("/api/charts/diff?", self.shown()["chartURL"])
+        self.assertLessEqual(self.js("document.documentElement.scrollWidth"), 780)
+        self.assertEqual(self.js("document.getElementById('chart').getBoundingClientRect().width"), 800)
+        self.assertLessEqual(self.js("document.getElementById('chart-box').getBoundingClientRect().right"), 780)
+        # One column: the result comes right after the controls, before the jobs.
+        tops = self.js("['.controls', '.results', '.jobs'].map(s => document.querySelector(s).getBoundingClientRect().top)")
+        self.assertEqual(tops, sorted(tops))
+
+
 class LegibilityTest(BrowserTest):
     def test_every_button_state_keeps_a_contrast_of_4_5(self):
         self.open(link(question=OBESITY, state="Ohio", chart="trend", run="best5"))
