@@ -203,6 +203,27 @@ class DeepLinkTest(BrowserTest):
         self.assertEqual(self.job_count(), before, "no job was run for another location")
         self.assertTrue(self.js("document.querySelector('[data-statistic=state_mean]').disabled"))
 
+    def test_a_link_with_filters_applies_them_or_says_it_cannot(self):
+        before = self.job_count()
+        self.open(link(question=OBESITY, state="Ohio", chart="states", run="best5",
+                       year_from=2015, year_to=2018))
+        paths = self.client.get("/api/openapi.json")[1]["paths"]
+        if "/api/years" not in paths:  # a statsd without filters: said, and nothing run unfiltered
+            self.wait("!document.getElementById('notice').hidden", "the notice")
+            self.assertIn("takes no filters", self.shown()["notice"])
+            self.assertIn("year_from", self.shown()["notice"])
+            self.assertFalse(self.shown()["tableShown"])
+            self.assertEqual(self.job_count(), before)
+            self.assertTrue(self.js("document.getElementById('filters').hidden"))
+            return
+        rows = self.wait_table()["rows"]
+        expected = self.client.run("best5", {"question": OBESITY, "year_from": 2015, "year_to": 2018})
+        self.assert_rows_match(rows, expected, key_column=1)
+        self.assertIn("year_from=2015", self.shown()["chartURL"])
+        self.assertIn("year_to=2018", self.shown()["chartURL"])
+        self.assertIn("2015", self.shown()["card"])
+        self.assertEqual(self.js("document.getElementById('year_from').value"), "2015")
+
     def test_a_link_naming_an_unknown_question_says_so(self):
         self.open(link(question="Percent of unicorns", run="best5"))
         self.wait("!document.getElementById('notice').hidden", "the notice")

@@ -29,8 +29,11 @@ const CHARTS = {
   split: {label: "one category", needsState: true},
 };
 // Body fields of the filters ("Ask the data"); each is a key of the view, of
-// the address and of the POST body.  Empty until the server takes them.
-const FILTER_FIELDS = [];
+// the address, of the POST body and of the chart's query.  The page offers
+// them when the server lists the years of a question (GET /api/years).
+const FILTER_FIELDS = ["year_from", "year_to", "category", "stratification"];
+const YEAR_FIELDS = ["year_from", "year_to"];
+const YEAR_FIELDS_SET = {year_from: true, year_to: true};
 const POLL_MS = 200;
 const JOBS_MS = 1500;
 const JOBS_SHOWN = 40;  // the job list shows the last jobs only: /api/jobs?last=N
@@ -43,9 +46,15 @@ const view = {
   split: null,      // category of the "split" chart
   run: null,        // statistic whose result is shown (with `job`)
   job: null,        // job id whose result is shown
+  year_from: null,  // the filters: null when not set
+  year_to: null,
+  category: null,
+  stratification: null,
 };
 // What the page has loaded: the questions and the current question's locations.
-const known = {questions: [], states: [], categories: {}, online: null};
+const known = {questions: [], states: [], categories: {}, online: null,
+               features: null,  // {filters, pastJobs}: what this statsd serves, from its OpenAPI document
+               years: [], groups: {}};  // the question's years and {category: [group]}
 // The table shown, and its sort.
 const table = {columns: [], rows: [], sort: {column: null, ascending: true}};
 // Bumped whenever the selection changes: async work started for an older one drops its answer.
@@ -165,8 +174,8 @@ function readAddress() {
 // The one way the view changes: patch it, write the address, render.
 // A new question or location clears the result: nothing shown may describe another selection.
 async function setView(patch) {
-  const selectionChanged = ("question" in patch && patch.question !== view.question) ||
-                           ("state" in patch && patch.state !== view.state);
+  const selectionChanged = ["question", "state", ...FILTER_FIELDS].some(
+    (key) => key in patch && patch[key] !== view[key]);
   Object.assign(view, patch);
   if (selectionChanged) {
     generation += 1;
@@ -178,6 +187,15 @@ async function setView(patch) {
   }
   if ("question" in patch) {
     await loadStates();
+    await loadFilterChoices();
+    const dropped = dropFilters();
+    if (dropped.length) {
+      showNotice(`This question has no data for the filter ${dropped.join(", ")}: it was cleared.`);
+    }
+  }
+  if ("category" in patch && view.stratification !== null &&
+      !(known.groups[view.category] || []).includes(view.stratification)) {
+    view.stratification = null;
   }
   if ("question" in patch || "state" in patch) {
     await loadCategories();
@@ -211,6 +229,9 @@ async function restore() {
     known.questions = data;
     renderQuestions();
   }
+  if (known.features === null) {
+    known.features = await loadFeatures();
+  }
   let job = null;
   if (wanted.job) {
     job = await describeJob(wanted.job);
@@ -232,6 +253,24 @@ async function restore() {
   }
   view.question = question;
   await loadStates();
+  await loadFilterChoices();
+  let runnable = true;  // false when the link asks what cannot be given: nothing is run then
+  for (const field of FILTER_FIELDS) {
+    view[field] = field in YEAR_FIELDS_SET && wanted[field] !== null ? Number(wanted[field]) : wanted[field];
+  }
+  const asked = FILTER_FIELDS.filter((field) => wanted[field] !== null);
+  if (asked.length && !known.features.filters) {
+    problems.push(`This statsd takes no filters, so the link's ${asked.join(", ")} could not be applied ` +
+                  "and nothing was run.");
+    FILTER_FIELDS.forEach((field) => { view[field] = null; });
+    runnable = false;
+  } else if (asked.length && question !== null) {
+    const dropped = dropFilters();
+    if (dropped.length) {
+      problems.push(`This question has no data for the link's ${dropped.join(", ")}, so nothing was run.`);
+      runnable = false;
+    }
+  }
   let state = wanted.state;
   if (state !== null && question !== null && !known.states.includes(state)) {
     problems.push(`${state} has no data for this question, so nothing was run for it. ` +
@@ -264,10 +303,97 @@ async function restore() {
   renderChart();
   if (job && job.request) {
     await showJob(wanted.job, job);
-  } else if (wanted.run in STATISTICS && view.question !== null &&
+  } else if (runnable && wanted.run in STATISTICS && view.question !== null &&
              (!STATISTICS[wanted.run].needsState || view.state !== null)) {
     await runStatistic(wanted.run, {keepChart: wanted.chart in CHARTS});
   }
+}
+
+// -- what the server offers, and the filters ----------------------------------------
+
+// Read from the server's OpenAPI document, so that the page never calls an
+// endpoint the server does not have.
+async function loadFeatures() {
+  const {paths} = await getJSON("/api/openapi.json");
+  const names = Object.keys(paths || {});
+  return {filters: names.includes("/api/years"),
+          pastJobs: names.some((path) => path.startsWith("/api/jobs/"))};
+}
+
+async function loadFilterChoices() {
+  known.years = [];
+  known.groups = {};
+  if (view.question === null || !known.features || !known.features.filters) {
+    return;
+  }
+  const question = encodeURIComponent(view.question);
+  const [{data: years}, {data: groups}] = await Promise.all([
+    getJSON(`/api/years?question=${question}`), getJSON(`/api/categories?question=${question}`)]);
+  known.years = years;
+  known.groups = groups;
+}
+
+// Clear the filters the current question cannot take; return what was cleared.
+function dropFilters() {
+  const dropped = [];
+  for (const field of YEAR_FIELDS) {
+    if (view[field] !== null && (!Number.isInteger(view[field]) || !known.years.includes(view[field]))) {
+      dropped.push(`${field} ${view[field]}`);
+      view[field] = null;
+    }
+  }
+  if (view.year_from !== null && view.year_to !== null && view.year_from > view.year_to) {
+    dropped.push(`year_from ${view.year_from} after year_to ${view.year_to}`);
+    view.year_from = null;
+    view.year_to = null;
+  }
+  if (view.category !== null && !(view.category in known.groups)) {
+    dropped.push(`category ${view.category}`);
+    view.category = null;
+  }
+  if (view.stratification !== null &&
+      (view.category === null || !known.groups[view.category].includes(view.stratification))) {
+    dropped.push(`stratification ${view.stratification}`);
+    view.stratification = null;
+  }
+  return dropped;
+}
+
+function filtersText(request) {
+  const parts = [];
+  if (request.year_from !== undefined || request.year_to !== undefined) {
+    parts.push(`years ${request.year_from === undefined ? "\u2026" : request.year_from}` +
+               `\u2013${request.year_to === undefined ? "\u2026" : request.year_to}`);
+  }
+  if (request.category !== undefined) {
+    parts.push(request.stratification !== undefined ?
+      `${request.category}: ${request.stratification}` : request.category);
+  }
+  return parts.join(", ");
+}
+
+function renderFilters() {
+  const offered = Boolean(known.features && known.features.filters) && view.question !== null;
+  $("filters").hidden = !offered;
+  document.getElementById("statistic-heading").textContent = offered ? "4. Statistic" : "3. Statistic";
+  if (!offered) {
+    return;
+  }
+  const fill = (id, choices, value, none) => {
+    const select = $(id);
+    select.textContent = "";
+    select.add(new Option(none, ""));
+    for (const choice of choices) {
+      select.add(new Option(String(choice), String(choice)));
+    }
+    select.value = value === null ? "" : String(value);
+  };
+  fill("year_from", known.years, view.year_from, "first");
+  fill("year_to", known.years, view.year_to, "last");
+  fill("category", Object.keys(known.groups), view.category, "all");
+  fill("stratification", view.category === null ? [] : known.groups[view.category] || [],
+       view.stratification, "all");
+  $("stratification").disabled = view.category === null;
 }
 
 // -- the question, the location, the split category ------------------------------
@@ -322,6 +448,7 @@ async function loadCategories() {
 }
 
 function renderSelection() {
+  renderFilters();
   const list = $("questions");
   list.querySelectorAll("label").forEach((label) => {
     const radio = label.querySelector("input");
@@ -396,7 +523,8 @@ function renderJob(job) {
   card.textContent = "";
   const title = document.createElement("p");
   title.className = "title";
-  title.textContent = [job.id, job.request.endpoint, job.request.state].filter(Boolean).join(" \u00b7 ");
+  title.textContent = [job.id, job.request.endpoint, job.request.state, filtersText(job.request)]
+    .filter(Boolean).join(" \u00b7 ");
   const question = document.createElement("p");
   question.className = "muted small";
   question.textContent = job.request.question;
@@ -527,6 +655,10 @@ function showOutcome(job, result) {
 
 // What statsd says a job asked: {state, request} or {problem} when it cannot say.
 async function describeJob(jobId) {
+  if (!known.features.pastJobs) {
+    return {problem: `This statsd does not say what a past job asked (it has no ` +
+                     `GET /api/jobs/<job_id>), so ${jobId} cannot be shown.`};
+  }
   try {
     const {data} = await getJSON(`/api/jobs/${encodeURIComponent(jobId)}`);
     if (!data.request) {
@@ -715,6 +847,12 @@ function chartURL(kind) {
   if (kind === "split") {
     query.append("category", splitCategory());
   }
+  // The split chart's own `category` is the one it splits: it takes the years only.
+  for (const field of kind === "split" ? YEAR_FIELDS : FILTER_FIELDS) {
+    if (view[field] !== null) {
+      query.append(field, view[field]);
+    }
+  }
   return `/api/charts/${kind}?${query}`;
 }
 
@@ -876,6 +1014,16 @@ function start() {
   $("state").addEventListener("change", () =>
     setView({state: $("state").value || null}).catch(report));
   $("split").addEventListener("change", () => setView({split: $("split").value}).catch(report));
+  for (const field of FILTER_FIELDS) {
+    $(field).addEventListener("change", () => {
+      const value = $(field).value;
+      const patch = {[field]: value === "" ? null : (field in YEAR_FIELDS_SET ? Number(value) : value)};
+      if (field === "category") {
+        patch.stratification = null;
+      }
+      setView(patch).catch(report);
+    });
+  }
   window.addEventListener("hashchange", () => {
     if (location.hash !== linkOf()) {
       restore().catch(report);
