@@ -179,6 +179,7 @@ async function setView(patch) {
   Object.assign(view, patch);
   if (selectionChanged) {
     generation += 1;
+    showNotice("");  // what was said of the last selection
     if (!("job" in patch)) {
       view.job = null;
       view.run = null;
@@ -302,7 +303,7 @@ async function restore() {
   renderSelection();
   renderChart();
   if (job && job.request) {
-    await showJob(wanted.job, job);
+    await showJob(wanted.job, job, wanted.chart in CHARTS ? wanted.chart : null);
   } else if (runnable && wanted.run in STATISTICS && view.question !== null &&
              (!STATISTICS[wanted.run].needsState || view.state !== null)) {
     await runStatistic(wanted.run, {keepChart: wanted.chart in CHARTS});
@@ -691,7 +692,7 @@ async function openJob(jobId) {
 }
 
 // Show a past job: its request becomes the view (question, location, chart), then its result.
-async function showJob(jobId, job) {
+async function showJob(jobId, job, chart = null) {
   const request = job.request;
   const statistic = STATISTICS[request.endpoint];
   if (!statistic) {
@@ -699,7 +700,7 @@ async function showJob(jobId, job) {
     return;
   }
   const patch = {question: request.question, job: jobId, run: request.endpoint,
-                 chart: statistic.chart};
+                 chart: chart || statistic.chart};
   if (request.state) {
     patch.state = request.state;
   }
