@@ -62,7 +62,8 @@ class InProcessServer:
     """
 
     def __init__(self, compute_function: DatasetCompute = compute, *, workers: int = 1,
-                 max_queue: int = 100, request_timeout: float = 5.0) -> None:
+                 max_queue: int = 100, request_timeout: float = 5.0,
+                 handler_threads: Optional[int] = None) -> None:
         logs.configure(None)  # no webserver.log, and no warnings on the test's stderr
         self.dataset = sample_dataset()
         self.directory = tempfile.mkdtemp(prefix="statsd-inprocess-")
@@ -72,7 +73,7 @@ class InProcessServer:
             self.store,
             partial(compute_function, dataset), workers=workers, max_queue=max_queue)
         self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs,
-                                  request_timeout=request_timeout)
+                                  request_timeout=request_timeout, handler_threads=handler_threads)
         self.port = self.server.server_address[1]
         self._thread: Optional[threading.Thread] = None
 
