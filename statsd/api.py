@@ -179,6 +179,19 @@ def list_jobs(call: Call) -> Response:
     return json_response({"status": "done", "data": data, "total": total})
 
 
+def describe_job(call: Call) -> Response:
+    """One job's state and, where statsd still knows it, its request (for the dashboard)."""
+    described = call.server.jobs.describe(call.argument)
+    if not described.state:
+        raise Problem(404, "Invalid job_id")
+    data: Dict[str, Any] = {
+        "job_id": call.argument, "state": described.state,
+        "request": None if described.request is None else described.request.to_json()}
+    if described.reason is not None:
+        data["reason"] = described.reason
+    return json_response({"status": "done", "data": data})
+
+
 def num_jobs(call: Call) -> Response:
     return json_response({"num_jobs": call.server.jobs.pending()})
 
@@ -301,6 +314,18 @@ ROUTES: List[Route] = [
            "400": Reply("last is not a whole number from 1", ERROR_REF)},
           (Param("last", "only the last N jobs (the answer then also holds \"total\")",
                  {"type": "integer", "minimum": 1}),)),
+    Route("job", "/api/jobs/{job_id}", ("GET",), describe_job,
+          "one job: its state and the request it was asked (statistic, question, state, filters)",
+          {"200": Reply("the job's state and request; request is null for a job of an earlier "
+                        "run or one older than the last 10,000 of this run",
+                        listing({"type": "object", "properties": {
+                            "job_id": JOB_ID,
+                            "state": {"type": "string",
+                                      "enum": ["running", "done", "error", "expired"]},
+                            "request": {"type": "object", "nullable": True},
+                            "reason": {"type": "string"}}})),
+           "404": Reply("Invalid job_id: no such job", ERROR_REF)},
+          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
     Route("num_jobs", "/api/num_jobs", ("GET",), num_jobs, "number of jobs queued or running",
           {"200": Reply("jobs queued or running",
                         {"type": "object", "properties": {"num_jobs": {"type": "integer"}}})}),
