@@ -24,7 +24,10 @@ import os
 import re
 import threading
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .request import JobRequest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -347,9 +350,10 @@ class ServerMetrics:
         self.requests.inc((label, str(code)))
         self.request_seconds.observe(seconds, (label,))
 
-    def job_finished(self, statistic: str, outcome: str, seconds: float) -> None:
-        self.jobs.inc((statistic, outcome))
-        self.job_seconds.observe(seconds, (statistic,))
+    def job_finished(self, request: "JobRequest", outcome: str, seconds: float) -> None:
+        """The job manager's ``on_finished``: one job ended, ``done`` or ``error``."""
+        self.jobs.inc((request.endpoint, outcome))
+        self.job_seconds.observe(seconds, (request.endpoint,))
 
     def render(self) -> str:
         return self.registry.render()

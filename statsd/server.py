@@ -51,6 +51,11 @@ def default_handler_threads() -> int:
     return min(64, max(16, 16 * (os.cpu_count() or 1)))
 
 
+def new_metrics() -> ServerMetrics:
+    """The metrics of one statsd, its requests counted under their routes' path patterns."""
+    return ServerMetrics(__version__, routes={route.name: route.path for route in api.ROUTES})
+
+
 class StatsServer(ThreadingHTTPServer):
     """A ``ThreadingHTTPServer`` that owns the dataset, the job manager and the transport.
 
@@ -75,8 +80,7 @@ class StatsServer(ThreadingHTTPServer):
         self.started = time.monotonic()  # for the uptime of /api/health
         # What /api/metrics shows: each answer through the observer, and the
         # gauges read at each scrape.
-        self.metrics = metrics or ServerMetrics(
-            __version__, routes={route.name: route.path for route in api.ROUTES})
+        self.metrics = metrics or new_metrics()
         if observer is None:
             observer = self.metrics.request_done
         self.request_timeout = request_timeout
@@ -96,6 +100,9 @@ class StatsServer(ThreadingHTTPServer):
                                     self.open_connections)
         self.metrics.gauge_function("statsd_jobs_pending", "jobs queued or running",
                                     jobs.pending)
+        self.metrics.gauge_function("statsd_result_cache_bytes",
+                                    "bytes of encoded results kept for requests asked again",
+                                    jobs.cache_bytes)
         self.transport.start()
 
     @property
@@ -237,5 +244,5 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s", self.client_address[0], format % args)
 
 
-__all__: List[str] = ["StatsServer", "StatsRequestHandler", "SERVER_VERSION",
+__all__: List[str] = ["StatsServer", "StatsRequestHandler", "SERVER_VERSION", "new_metrics",
                       "default_max_connections", "default_handler_threads"]

@@ -6,6 +6,7 @@ parser in tests/exposition.py (written from the format's description, not
 from statsd's code) and compared with counts kept independently here.
 """
 
+import json
 import math
 import os
 import random
@@ -17,6 +18,7 @@ import exposition
 from support import OBESITY, ServerProcess
 
 from statsd import metrics
+from statsd.request import JobRequest
 
 
 class RegistryTest(unittest.TestCase):
@@ -119,7 +121,7 @@ class RegistryTest(unittest.TestCase):
     def test_server_metrics_names_carry_the_prefix_and_units(self):
         server = metrics.ServerMetrics("9.9.9", started=1700000000.5)
         server.request_done("/api/jobs", 200, 0.002)
-        server.job_finished("best5", "done", 0.01)
+        server.job_finished(JobRequest("best5", OBESITY), "done", 0.01)
         server.gauge_function("statsd_jobs_pending", "jobs queued or running", lambda: 0)
         families = exposition.parse(server.render())
         for name, family in families.items():
@@ -200,6 +202,10 @@ class ServedMetricsTest(unittest.TestCase):
                     if answer["status"] != "running":
                         break
                     time.sleep(0.05)
+            best5 = client.wait_result(ids[0])["data"]
+            # global_mean again, as job_id_4: its result (kept from job_id_3) is written this time.
+            again = client.run("global_mean", {"question": OBESITY})
+            polls[200] += 2
             self.assertEqual(client.get("/api/get_results/job_id_99")[0], 404)
             self.assertEqual(client.get("/no/such/path")[0], 404)
             for _ in range(3):
@@ -217,13 +223,13 @@ class ServedMetricsTest(unittest.TestCase):
 
         self.assertEqual(requests("/api/best5", 200), 2)
         self.assertEqual(requests("/api/best5", 400), 1)
-        self.assertEqual(requests("/api/global_mean", 200), 1)
+        self.assertEqual(requests("/api/global_mean", 200), 2)
         self.assertEqual(requests("/api/get_results/{job_id}", 200), polls[200])
         self.assertEqual(requests("/api/get_results/{job_id}", 404), 1)
         self.assertEqual(requests("/api/num_jobs", 200), 3)
         self.assertEqual(requests("unknown", 404), 1)  # never the path asked
         total = sum(sample.value for sample in families["statsd_http_requests_total"].samples)
-        self.assertEqual(total, 3 + 1 + polls[200] + 1 + 1 + 3)  # the scrape counts afterwards
+        self.assertEqual(total, 4 + 1 + polls[200] + 1 + 1 + 3)  # the scrape counts afterwards
         for route in ("/api/best5", "/api/num_jobs"):
             counted = sum(sample.value for sample in families["statsd_http_requests_total"].samples
                           if sample.labels["route"] == route)
@@ -233,8 +239,21 @@ class ServedMetricsTest(unittest.TestCase):
         self.assertEqual(exposition.value(second, "statsd_http_requests_total",
                                           route="/api/metrics", code="200"), 1)
 
+        self.assertEqual(exposition.value(families, "statsd_jobs_total", statistic="best5",
+                                          outcome="done"), 2)
+        self.assertEqual(exposition.value(families, "statsd_jobs_total", statistic="global_mean",
+                                          outcome="error"), 1)
+        self.assertEqual(exposition.value(families, "statsd_job_duration_seconds_count",
+                                          statistic="best5"), 2)
+        self.assertEqual(exposition.value(families, "statsd_jobs_total", statistic="global_mean",
+                                          outcome="done"), 1)
+        self.assertEqual(exposition.value(families, "statsd_job_duration_seconds_count",
+                                          statistic="global_mean"), 2)
         self.assertEqual(exposition.value(families, "statsd_jobs_pending"), 0)
         self.assertEqual(exposition.value(families, "statsd_http_connections_open"), 1)
+        # One encoded result kept per distinct request: best5's and global_mean's.
+        self.assertEqual(exposition.value(families, "statsd_result_cache_bytes"),
+                         len(json.dumps(best5).encode()) + len(json.dumps(again).encode()))
         start = exposition.value(families, "statsd_process_start_time_seconds")
         self.assertTrue(started - 60 <= start <= time.time(), start)
         for name, family in families.items():
