@@ -105,9 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-queue", type=positive_int, default=10000,
                         help="jobs that may wait in the queue; past it a POST gets 503")
     parser.add_argument("--timeout", type=positive_float, default=10.0,
-                        help="seconds a connection may stay silent before it is closed")
-    parser.add_argument("--max-connections", type=positive_int, default=256,
-                        help="connections served at once; past it new ones get 503")
+                        help="seconds for a request head, for its body, and for the next "
+                             "request on a kept-alive connection")
+    parser.add_argument("--max-connections", type=positive_int, default=None,
+                        help="open connections; past it a new one gets 503 at once "
+                             "(default: 4096, or fewer within the process's file limit)")
+    parser.add_argument("--handler-threads", type=positive_int, default=None,
+                        help="threads answering requests; a request that finds none free "
+                             "within 0.5 s gets 503 (default: 16 per CPU, from 16 to 64)")
+    parser.add_argument("--cors", action="store_true",
+                        help="allow cross-origin use: Access-Control-Allow-Origin: * on every "
+                             "answer, and OPTIONS preflights answered")
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
                              "their jobs then answer 'expired' (default: keep them forever)")
@@ -182,6 +190,8 @@ def build_config(args: argparse.Namespace, threads: int) -> Config:
         server_options={
             "request_timeout": args.timeout,
             "max_connections": args.max_connections,
+            "handler_threads": args.handler_threads,
+            "cors": args.cors,
         },
     )
 

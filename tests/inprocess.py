@@ -61,6 +61,7 @@ class InProcessServer:
 
     def __init__(self, compute_function: DatasetCompute = compute, *, workers: int = 1,
                  max_queue: int = 100, request_timeout: float = 5.0,
+                 handler_threads: Optional[int] = None,
                  recent_results: int = 256, remembered_requests: int = 10000,
                  on_finished: Optional[OnFinished] = None,
                  directory: Optional[str] = None) -> None:
@@ -69,7 +70,8 @@ class InProcessServer:
         self.directory = directory or tempfile.mkdtemp(prefix="statsd-inprocess-")
         config = Config(data=SAMPLE_CSV, results=f"{self.directory}/results",
                         host="127.0.0.1", port=0, threads=workers, max_queue=max_queue,
-                        server_options={"request_timeout": request_timeout},
+                        server_options={"request_timeout": request_timeout,
+                                        "handler_threads": handler_threads},
                         job_options={"recent_results": recent_results,
                                      "remembered_requests": remembered_requests})
         self.app = App(config, dataset=sample_dataset(), compute_function=compute_function,

@@ -1,11 +1,12 @@
 """Discovery lists and the OpenAPI document, against the running server.
 
 The lists are compared with an independent pass over the CSV; the OpenAPI
-document is walked against the route table of statsd.server, both ways, and
+document is walked against the route table of statsd.api, both ways, and
 every documented GET path without required parameters is called to check that
 it answers what the document says.
 """
 
+import json
 import unittest
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ import reference
 from support import OBESITY, ServedTestCase
 
 from statsd import openapi
-from statsd.server import PREFIX_ROUTES, ROUTES
+from statsd.api import ROUTES
 from statsd.stats import STATISTICS
 
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
@@ -80,13 +81,7 @@ class DiscoveryTest(ServedTestCase):
         document = self.document()
         self.assertTrue(document["openapi"].startswith("3."))
         paths = document["paths"]
-        expected = {}
-        for path, route in ROUTES.items():
-            expected[path] = route
-        for prefix, route in PREFIX_ROUTES.items():
-            (template,) = [path for path in paths if path.startswith(prefix) and path != prefix
-                           and path[len(prefix):].startswith("{")]
-            expected[template] = route
+        expected = {route.path: route for route in ROUTES}
         self.assertEqual(set(paths), set(expected))
         for path, route in expected.items():
             with self.subTest(path=path):
@@ -100,17 +95,31 @@ class DiscoveryTest(ServedTestCase):
                         if parameter["in"] == "path":
                             self.assertIn("{" + parameter["name"] + "}", path)
 
-    def test_every_route_has_its_own_documentation(self):
-        """A new route without an entry in statsd/openapi.py DOCS fails here."""
-        for path, route in ROUTES.items():
-            self.assertIsNotNone(openapi.doc_for(path, route),
-                                 f"route {path} has no entry in statsd.openapi.DOCS")
-        for prefix, route in PREFIX_ROUTES.items():
-            doc = openapi.doc_for(prefix, route)
-            self.assertIsNotNone(doc, f"prefix route {prefix} has no entry in statsd.openapi.DOCS")
-            self.assertIsNotNone(doc.path_parameter, f"{prefix} documents no path parameter")
-        self.assertFalse(set(openapi.DOCS) - set(ROUTES) - set(PREFIX_ROUTES),
-                         "DOCS documents paths that are not routes")
+    def test_every_route_documents_its_path_parameter_and_answers(self):
+        for route in ROUTES:
+            with self.subTest(path=route.path):
+                self.assertIn("200", route.responses)
+                path_parameters = [p.name for p in route.parameters if p.where == "path"]
+                self.assertEqual(["{" + name + "}" for name in path_parameters],
+                                 [part for part in route.path.split("/") if part.startswith("{")])
+
+    def test_each_post_operation_documents_its_own_result(self):
+        """Issue 10: every POST carried state_mean_by_category's description (a shared dict)."""
+        paths = self.document()["paths"]
+        descriptions = {}
+        for name, statistic in STATISTICS.items():
+            ok = paths[f"/api/{name}"]["post"]["responses"]["200"]
+            self.assertIn(statistic.summary, ok["description"])
+            descriptions[name] = ok["description"]
+            result = ok["content"]["application/json"]["schema"]["x-result"]
+            if name == "global_mean":
+                self.assertEqual(set(result["properties"]), {"global_mean"})
+            else:
+                self.assertEqual(result["type"], "object")
+        self.assertEqual(len(set(descriptions.values())), len(STATISTICS))
+        # A second document is the same: building it changed nothing it was built from.
+        self.assertEqual(json.dumps(self.document(), sort_keys=True),
+                         json.dumps(openapi.document(ROUTES), sort_keys=True))
 
     def test_openapi_request_bodies_follow_the_statistics(self):
         paths = self.document()["paths"]
