@@ -197,7 +197,7 @@ class ResultStore:
         """All of ``name`` (plain ``os.read`` calls: a third of the cost of a file object)."""
         fd = os.open(self._at(name), os.O_RDONLY, dir_fd=self._fd)
         try:
-            chunks = []
+            chunks: List[bytes] = []
             while True:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
