@@ -180,15 +180,14 @@ def list_jobs(call: Call) -> Response:
 
 
 def describe_job(call: Call) -> Response:
-    """One job's state and, where statsd still knows it, its request (for the dashboard)."""
-    described = call.server.jobs.describe(call.argument)
-    if not described.state:
+    """One job: its state, the request it was asked (null once no longer known), its failure."""
+    state, request, reason = call.server.jobs.describe(call.argument)
+    if not state:
         raise Problem(404, "Invalid job_id")
-    data: Dict[str, Any] = {
-        "job_id": call.argument, "state": described.state,
-        "request": None if described.request is None else described.request.to_json()}
-    if described.reason is not None:
-        data["reason"] = described.reason
+    data: Dict[str, Any] = {"job_id": call.argument, "state": state,
+                            "request": None if request is None else request.to_json()}
+    if reason is not None:
+        data["reason"] = reason
     return json_response({"status": "done", "data": data})
 
 
@@ -315,15 +314,22 @@ ROUTES: List[Route] = [
           (Param("last", "only the last N jobs (the answer then also holds \"total\")",
                  {"type": "integer", "minimum": 1}),)),
     Route("job", "/api/jobs/{job_id}", ("GET",), describe_job,
-          "one job: its state and the request it was asked (statistic, question, state, filters)",
-          {"200": Reply("the job's state and request; request is null for a job of an earlier "
-                        "run or one older than the last 10,000 of this run",
-                        listing({"type": "object", "properties": {
-                            "job_id": JOB_ID,
-                            "state": {"type": "string",
-                                      "enum": ["running", "done", "error", "expired"]},
-                            "request": {"type": "object", "nullable": True},
-                            "reason": {"type": "string"}}})),
+          "one job: its state, what was asked, and why it failed",
+          {"200": Reply("the job's state; its request as the POST's body with \"endpoint\" (null "
+                        "when statsd no longer knows it: jobs of an earlier run, or older than the "
+                        "last 10,000); reason only for error",
+                        listing({"type": "object", "required": ["job_id", "state", "request"],
+                                 "properties": {
+                                     "job_id": JOB_ID,
+                                     "state": {"type": "string",
+                                               "enum": ["running", "done", "error", "expired"]},
+                                     "request": {"type": "object", "nullable": True,
+                                                 "required": ["endpoint", "question"],
+                                                 "properties": {
+                                                     "endpoint": {"type": "string"},
+                                                     "question": {"type": "string"},
+                                                     "state": {"type": "string"}}},
+                                     "reason": {"type": "string"}}})),
            "404": Reply("Invalid job_id: no such job", ERROR_REF)},
           (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
     Route("num_jobs", "/api/num_jobs", ("GET",), num_jobs, "number of jobs queued or running",

@@ -154,14 +154,19 @@ class App:
         return stopped
 
     def close(self) -> None:
-        """Stop listening, stop expiring, release the results directory (idempotent)."""
+        """Stop listening, stop expiring, release the results directory (idempotent).
+
+        The directory is kept while a worker still runs (a stop that timed
+        out): its descriptor must not be closed under a write in progress.
+        """
         if self._closed:
             return
         self._closed = True
         self.server.server_close()
         if self.expiry is not None:
             self.expiry.stop()
-        self.store.close()
+        if not self.jobs.workers_alive():
+            self.store.close()
 
 
 def _take_results(directory: str) -> ResultStore:
