@@ -87,7 +87,7 @@ class StatsServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def observer(self) -> Optional[Callable[[str, int, float], None]]:
@@ -110,7 +110,8 @@ class StatsServer(ThreadingHTTPServer):
 
     def _answer(self, connection: Connection, request: Request) -> Outcome:
         """In a handler thread: one request through a :class:`StatsRequestHandler`."""
-        handler = StatsRequestHandler(request, connection.address, self)
+        # socketserver's "request" is a socket; this handler is given the framed request.
+        handler = StatsRequestHandler(request, connection.address, self)  # type: ignore[arg-type]
         return handler.outcome
 
     def _precheck(self, head: Head) -> Optional[BadRequest]:

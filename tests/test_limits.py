@@ -49,7 +49,8 @@ class MaxConnectionsTest(ServedTestCase):
         for sock in held[:5]:
             sock.close()
         self.assertTrue(wait_for(lambda: (ask(self.server.port) or (0,))[0] == 200))
-        self.assertIn(f"refused: {self.LIMIT} connections already open", self.server.log_text())
+        self.assertTrue(wait_for(lambda: f"refused: {self.LIMIT} connections already open"
+                                 in self.server.log_text()))
 
 
 class SaturatedPoolTest(unittest.TestCase):
