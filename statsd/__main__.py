@@ -17,17 +17,16 @@ import time
 from functools import partial
 from typing import List, Optional
 
-from . import __version__, logs
+from . import __version__, assets, logs
 from .ingest import DataError, Dataset, load_csv
 from .jobs import JobManager, ResultsInUse, ResultStore
+from .request import JobRequest
 from .retention import ResultExpiry, parse_duration
 from .server import StatsServer
 from .stats import STATISTICS, BadRequest, check_request, compute
 
 log = logging.getLogger("statsd")
 
-DEFAULT_DATA = os.path.join("data", "brfss_sample.csv")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class UsageError(Exception):
@@ -97,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=port_number, default=5000, help="port to listen on (0: any free port)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="the BRFSS CSV file to serve")
+    parser.add_argument("--data", default=None,
+                        help="the BRFSS CSV file to serve (default: the sample that comes "
+                             "with statsd, data/brfss_sample.csv beside the package or "
+                             "inside statsd.pyz)")
     parser.add_argument("--results", default="results",
                         help="directory of job results (kept across restarts)")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -120,19 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "answer, and OPTIONS preflights answered")
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
-                             "their jobs then answer 'expired'. Default %(default)s: keep forever")
+                             "their jobs then answer 'expired' (default: keep them forever)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
-
-
-def resolve_data(path: str) -> str:
-    """The default data file is found from the project too, whatever the directory."""
-    if path == DEFAULT_DATA and not os.path.exists(path):
-        bundled = os.path.join(PROJECT_ROOT, DEFAULT_DATA)
-        if os.path.exists(bundled):
-            return bundled
-    return path
 
 
 class ConsoleProgress:
@@ -166,7 +159,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return serve(args)
     except (UsageError, DataError) as error:
         print(f"statsd: error: {error}", file=sys.stderr)
-        log.error("%s", error)
         return 2
     finally:
         logging.shutdown()
@@ -181,6 +173,9 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:
         return _serve(args, threads, say)
+    except (UsageError, DataError) as error:
+        log.error("%s", error)  # in webserver.log too, before its listener stops
+        raise
     finally:
         if listener is not None:
             listener.stop()
@@ -227,7 +222,7 @@ def _prepare(args: argparse.Namespace, threads: int, say):
     """
     progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        dataset = load_csv(resolve_data(args.data), progress)
+        dataset = load_csv(assets.sample() if args.data is None else args.data, progress)
     finally:
         progress.finish()
     log.info("%s", dataset.summary())
@@ -258,14 +253,13 @@ def _prepare(args: argparse.Namespace, threads: int, say):
     return server, jobs, store
 
 
-def _validate_journal(dataset: Dataset, request: dict):
+def _validate_journal(dataset: Dataset, request: dict) -> JobRequest:
     """Check a journalled request again, against the data loaded now."""
     endpoint = request.get("endpoint")
-    statistic = STATISTICS.get(endpoint)
+    statistic = STATISTICS.get(endpoint)  # type: ignore[arg-type]
     if statistic is None:
         raise BadRequest(f"unknown endpoint {endpoint!r}")
-    question, state = check_request(dataset, statistic, request)
-    return endpoint, question, state
+    return check_request(dataset, statistic, request)
 
 
 def _install_signal_handlers(server: StatsServer) -> None:

@@ -137,11 +137,11 @@ def submit_job(call: Call) -> Response:
         raise Problem(503, "shutting down")
     body = call.json_body()
     try:
-        question, state = check_request(server.dataset, STATISTICS[call.route.name], body)
+        request = check_request(server.dataset, STATISTICS[call.route.name], body)
     except BadRequest as problem:
         raise Problem(400, str(problem))
     try:
-        job_id = server.jobs.submit(call.route.name, question, state)
+        job_id = server.jobs.submit(request)
     except QueueClosed:
         raise Problem(503, "shutting down")
     except QueueFull:

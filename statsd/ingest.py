@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from functools import cached_property
 from itertools import islice
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple, Union
 
 QUESTION = "Question"
 LOCATION = "LocationDesc"
@@ -147,18 +147,25 @@ class Dataset:
         return line
 
 
-def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
-    """Read the CSV at ``path`` into a :class:`Dataset`.
+def load_csv(source: Union[str, BinaryIO], progress: Optional[ProgressCallback] = None) -> Dataset:
+    """Read the CSV at ``source`` into a :class:`Dataset`.
 
+    ``source`` is a path, or a file object open for reading bytes (the
+    sample inside the one-file archive), named by its ``name``; it is closed
+    once read.
     Raises :class:`DataError` (never another exception) when the file is
     missing, unreadable, not UTF-8, lacks a required column, or holds no row
     with a value.
     """
     started = time.perf_counter()
-    try:
-        binary = open(path, "rb")
-    except OSError as error:
-        raise DataError(f"{path}: cannot open: {error.strerror or error}") from None
+    if isinstance(source, str):
+        path = source
+        try:
+            binary: BinaryIO = open(path, "rb")
+        except OSError as error:
+            raise DataError(f"{path}: cannot open: {error.strerror or error}") from None
+    else:
+        path, binary = str(getattr(source, "name", "<stream>")), source
     with binary:
         try:
             total_bytes = os.fstat(binary.fileno()).st_size
@@ -169,7 +176,7 @@ def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
         try:
             dataset = _read(path, reader, binary, total_bytes, progress)
         except UnicodeDecodeError as error:
-            line = _first_undecodable_line(path) or reader.line_num + 1
+            line = (_first_undecodable_line(path) if source is path else 0) or reader.line_num + 1
             raise DataError(f"{path}: line {line}: not UTF-8 text ({error.reason})") from None
         except csv.Error as error:
             raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({error})") from None

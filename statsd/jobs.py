@@ -39,6 +39,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from .request import JobRequest
+
 log = logging.getLogger("statsd.jobs")
 
 RUNNING = "running"
@@ -85,25 +87,20 @@ def parse_job_id(text: str) -> Optional[int]:
 class Job:
     """One accepted request: what to compute, and an event set when it ends."""
 
-    __slots__ = ("number", "endpoint", "question", "state", "finished")
+    __slots__ = ("number", "request", "finished")
 
-    def __init__(self, number: int, endpoint: str, question: str, state: Optional[str]) -> None:
+    def __init__(self, number: int, request: JobRequest) -> None:
         self.number = number
-        self.endpoint = endpoint
-        self.question = question
-        self.state = state
+        self.request = request
         self.finished = threading.Event()
 
     @property
     def id(self) -> str:
         return job_name(self.number)
 
-    def request(self) -> dict:
+    def journalled(self) -> dict:
         """The request as journalled, enough to run the job again."""
-        body = {"job": self.number, "endpoint": self.endpoint, "question": self.question}
-        if self.state is not None:
-            body["state"] = self.state
-        return body
+        return {"job": self.number, **self.request.to_json()}
 
 
 class ResultsInUse(Exception):
@@ -365,16 +362,16 @@ class Journal:
 
 
 def _journal_line(job: "Job") -> bytes:
-    return json.dumps(job.request()).encode() + b"\n"
+    return json.dumps(job.journalled()).encode() + b"\n"
 
 
-Compute = Callable[[str, str, Optional[str]], object]
+Compute = Callable[[JobRequest], object]
 
 
 class JobManager:
     """Hands out job ids, queues jobs, runs the workers, answers for states.
 
-    ``compute(endpoint, question, state)`` returns the data of a result; it
+    ``compute(request)`` returns the data of a result; it
     runs on a worker thread, and must be a pure function of its arguments:
     its encoded results are cached (up to ``cache_bytes``).  A job's state
     is: running while queued or computed, then done (a file ``<id>.json``) or error (a reason, kept in
@@ -393,7 +390,7 @@ class JobManager:
         self._missing: Set[int] = set()
         self._next = 1
         self._result_wait = result_wait
-        self._encoded: Dict[Tuple[str, str, Optional[str]], bytes] = {}
+        self._encoded: Dict[JobRequest, bytes] = {}
         self._encoded_room = cache_bytes
         self._recent: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
         self._unwritten: Dict[int, Job] = {}  # ended, but neither result nor failure on disk
@@ -403,7 +400,7 @@ class JobManager:
 
     # -- start and stop ---------------------------------------------------
 
-    def recover(self, validate: Callable[[dict], Tuple[str, str, Optional[str]]]) -> dict:
+    def recover(self, validate: Callable[[dict], JobRequest]) -> dict:
         """Take over what a previous run left in the result store.
 
         Old results answer done, old failures error; journalled jobs that did
@@ -430,7 +427,7 @@ class JobManager:
                 continue  # it finished before the stop
             found[number] = set()
             try:
-                endpoint, question, state = validate(request)
+                checked = validate(request)
             except Exception as error:  # a request the data loaded now cannot answer
                 reason = f"could not be resumed after a restart: {error}"
                 self._failed[number] = reason
@@ -438,7 +435,7 @@ class JobManager:
                 counts["error"] += 1
                 log.warning("%s %s", job_name(number), reason)
                 continue
-            replay.append(Job(number, endpoint, question, state))
+            replay.append(Job(number, checked))
         for number in range(1, highest + 1):
             if number not in found:
                 self._missing.add(number)
@@ -488,10 +485,10 @@ class JobManager:
 
     # -- submitting ---------------------------------------------------------
 
-    def submit(self, endpoint: str, question: str, state: Optional[str]) -> str:
+    def submit(self, request: JobRequest) -> str:
         """Accept a job and return its id; raises QueueFull or QueueClosed."""
         with self._lock:
-            job = Job(self._next, endpoint, question, state)
+            job = Job(self._next, request)
             self._queue.put(job)  # raises QueueFull or QueueClosed: no id used up
             try:
                 self._journal.append(job)
@@ -503,7 +500,7 @@ class JobManager:
             # neither active nor done.
             self._active[job.number] = job
             self._next += 1
-        log.info("%s queued %s", job.id, endpoint)
+        log.info("%s queued %s", job.id, request.endpoint)
         return job.id
 
     # -- the workers --------------------------------------------------------
@@ -564,10 +561,10 @@ class JobManager:
 
     def _encode(self, job: Job) -> bytes:
         """The result of ``job`` as JSON, computed once per distinct request."""
-        key = (job.endpoint, job.question, job.state)
+        key = job.request
         payload = self._encoded.get(key)
         if payload is None:
-            data = self._compute(job.endpoint, job.question, job.state)
+            data = self._compute(key)
             payload = json.dumps(data, allow_nan=False).encode()
             with self._lock:
                 if (len(payload) <= min(self._encoded_room, RESULT_CACHE_ITEM_BYTES)

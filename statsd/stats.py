@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .ingest import Dataset, QuestionData
+from .request import JobRequest
 
 #: Questions whose best locations have the lowest means; for every other
 #: question a higher mean is better.
@@ -131,9 +132,8 @@ class BadRequest(ValueError):
     """A request the data cannot answer; ``str()`` says why, for the client."""
 
 
-def check_request(dataset: Dataset, statistic: Statistic,
-                  body: Any) -> Tuple[str, Optional[str]]:
-    """Validate a request body for ``statistic``; return ``(question, state)``.
+def check_request(dataset: Dataset, statistic: Statistic, body: Any) -> JobRequest:
+    """Validate a request body for ``statistic``; return the job's request.
 
     Raises :class:`BadRequest` naming the problem: a body that is not an
     object, a missing or non-string field, a question or state without data.
@@ -144,10 +144,10 @@ def check_request(dataset: Dataset, statistic: Statistic,
     question = _text_field(body, "question")
     check_question(dataset, question)
     if not statistic.needs_state:
-        return question, None
+        return JobRequest(statistic.name, question)
     state = _text_field(body, "state")
     check_location(dataset, question, state)
-    return question, state
+    return JobRequest(statistic.name, question, state)
 
 
 def check_question(dataset: Dataset, question: str) -> QuestionData:
@@ -177,9 +177,9 @@ def _text_field(body: dict, name: str) -> str:
     return value
 
 
-def compute(dataset: Dataset, name: str, question: str, state: Optional[str]) -> Result:
-    """Run the statistic ``name`` on checked arguments."""
-    statistic = STATISTICS[name]
+def compute(dataset: Dataset, request: JobRequest) -> Result:
+    """Run the statistic of a checked request (see :func:`check_request`)."""
+    statistic = STATISTICS[request.endpoint]
     if statistic.needs_state:
-        return statistic.function(dataset, question, state)
-    return statistic.function(dataset, question)
+        return statistic.function(dataset, request.question, request.state)
+    return statistic.function(dataset, request.question)

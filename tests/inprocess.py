@@ -24,10 +24,11 @@ from statsd import logs
 from statsd.ingest import Dataset, load_csv
 from statsd.jobs import JobManager, ResultStore
 from statsd.server import StatsServer
+from statsd.request import JobRequest
 from statsd.stats import compute
 
-#: ``compute(dataset, endpoint, question, state)``, as statsd.stats.compute.
-DatasetCompute = Callable[[Dataset, str, str, Optional[str]], object]
+#: ``compute(dataset, request)``, as statsd.stats.compute.
+DatasetCompute = Callable[[Dataset, JobRequest], object]
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,10 +48,10 @@ class HeldCompute:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, dataset: Dataset, endpoint: str, question: str, state: Optional[str]) -> object:
+    def __call__(self, dataset: Dataset, request: JobRequest) -> object:
         self.started.set()
         self.release.wait(10)
-        return compute(dataset, endpoint, question, state)
+        return compute(dataset, request)
 
 
 class InProcessServer:

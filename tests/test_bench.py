@@ -1,10 +1,12 @@
 """``python3 -m statsd.tools.bench`` end to end with tiny settings: it runs, and reports sense.
 
 No timing is asserted (the machine is shared and noisy): the test checks that
-every part of the benchmark ran against real servers over real sockets, that
-the load generator's operations really succeeded (no errors, statsd's result
-files on disk), and that the ratios in the report are the quotients of the
-figures next to them.
+every part of the benchmark ran against real servers over real sockets (the
+bare ceiling, the shape ceiling and statsd), that the load generator's
+operations really succeeded (no errors, statsd's result files on disk), and
+that the ratios in the report are the quotients of the figures next to them,
+taken against the right reference: statsd's cycle and post against the shape
+ceiling, its get against the bare one.
 """
 
 import json
@@ -26,7 +28,7 @@ class BenchSmokeTest(unittest.TestCase):
         cls.output = os.path.join(cls.directory.name, "report.json")
         command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "1",
                    "--duration", "0.6", "--rounds", "1", "--warmup", "0.1", "--clients", "2",
-                   "--jobs", "20,60", "--workdir", cls.directory.name, "--output", cls.output]
+                   "--jobs", "20,60", "--file-cost-files", "200", "--workdir", cls.directory.name, "--output", cls.output]
         cls.completed = subprocess.run(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, timeout=120)
         with open(cls.output, encoding="utf-8") as handle:
@@ -55,10 +57,11 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertAlmostEqual(statsd["time_ratio"], statsd["seconds"] / floor["seconds"])
         self.assertGreater(statsd["job_us"], 0)
 
-    def test_every_mode_ran_against_both_servers_without_errors(self):
+    def test_every_mode_ran_against_every_server_without_errors(self):
         runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
-        self.assertEqual(set(runs), {(mode, server) for mode in bench.MODES
-                                     for server in ("ceiling", "statsd")})
+        self.assertEqual(set(runs), {("cycle", "bare"), ("cycle", "shape"), ("cycle", "statsd"),
+                                     ("post", "bare"), ("post", "shape"), ("post", "statsd"),
+                                     ("get", "bare"), ("get", "statsd")})
         for (mode, server), row in runs.items():
             with self.subTest(mode=mode, server=server):
                 self.assertEqual(row["clients"], 2)
@@ -68,14 +71,41 @@ class BenchSmokeTest(unittest.TestCase):
                 self.assertLessEqual(row["p50_ms"], row["p90_ms"])
                 self.assertLessEqual(row["p90_ms"], row["p99_ms"])
                 self.assertGreater(row["rss_mb"], 1)
-        for mode in bench.MODES:
-            statsd, ceiling = runs[(mode, "statsd")], runs[(mode, "ceiling")]
-            self.assertAlmostEqual(statsd["ops_per_s_ratio"],
-                                   statsd["ops_per_s"] / ceiling["ops_per_s"])
-            self.assertAlmostEqual(statsd["p99_ms_ratio"], statsd["p99_ms"] / ceiling["p99_ms"])
         # A cycle polls until the job is done: at least one GET per POST.
-        self.assertGreaterEqual(runs[("cycle", "statsd")]["requests"],
-                                2 * runs[("cycle", "statsd")]["operations"])
+        for server in ("shape", "statsd"):
+            self.assertGreaterEqual(runs[("cycle", server)]["requests"],
+                                    2 * runs[("cycle", server)]["operations"])
+
+    def test_ratios_are_taken_against_the_reference_of_each_mode(self):
+        runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
+        expected = {("cycle", "statsd"): "shape", ("post", "statsd"): "shape",
+                    ("get", "statsd"): "bare", ("cycle", "shape"): "bare",
+                    ("post", "shape"): "bare"}
+        for (mode, server), reference in expected.items():
+            with self.subTest(mode=mode, server=server):
+                row, other = runs[(mode, server)], runs[(mode, reference)]
+                self.assertEqual(row["reference"], reference)
+                for field in ("ops_per_s", "p99_ms", "cpu_ms_per_op"):
+                    self.assertAlmostEqual(row[f"{field}_ratio"], row[field] / other[field])
+                    self.assertAlmostEqual(row["ratios"][reference][field], row[f"{field}_ratio"])
+        # statsd's cycle is also given against the bare ceiling, for the record.
+        statsd = runs[("cycle", "statsd")]
+        self.assertAlmostEqual(statsd["ratios"]["bare"]["ops_per_s"],
+                               statsd["ops_per_s"] / runs[("cycle", "bare")]["ops_per_s"])
+        self.assertIsNone(runs[("get", "bare")]["reference"])
+        self.assertIn("x shape)", self.completed.stdout)
+
+    def test_result_file_cost_is_measured_where_the_servers_write(self):
+        rows = self.report["file_cost"]
+        self.assertIn(os.path.realpath(self.directory.name),
+                      os.path.realpath(rows[0]["directory"]))
+        for row in rows:
+            with self.subTest(directory=row["directory"]):
+                self.assertEqual(row["files"], 200)
+                self.assertGreater(row["cpu_us"], 0)
+                self.assertGreater(row["wall_us"], 0)
+                self.assertNotEqual(row["filesystem"], "")
+        self.assertIn("| a result file: create + write + rename |", self.completed.stdout)
 
     def test_memory_check_ran_every_job_to_a_result_file(self):
         memory = self.report["job_memory"]
@@ -85,10 +115,46 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertGreater(memory["rss_total_mb"], 1)
 
     def test_targets_are_reported(self):
-        names = [item["target"] for item in self.report["targets"]]
-        self.assertEqual(len(names), 7)
-        million = next(item for item in self.report["targets"] if "1,000,000" in item["target"])
-        self.assertIsNone(million["value"])  # not a --full run
+        targets = {item["target"]: item for item in self.report["targets"]}
+        self.assertEqual(set(targets), {
+            "ingest time / csv.reader pass (<= 1.5x)",
+            "peak RSS loading 1,000,000 rows (< 250 MB)",
+            "get req/s / bare ceiling, 2 clients (>= 0.9x)",
+            "cycle pairs/s / shape ceiling, 2 clients (>= 0.8x)",
+            "post job ids/s / shape ceiling, 2 clients (>= 0.8x)",
+            "job-id p99 / shape ceiling's, 2 clients (<= 1.5x)",
+            "errors in every serving run, ceilings included, and the memory check (0)",
+            "RSS growth from 20 to 60 jobs (<= 30 MB)"})
+        self.assertIsNone(targets["peak RSS loading 1,000,000 rows (< 250 MB)"]["value"])
+        runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
+        cycle = targets["cycle pairs/s / shape ceiling, 2 clients (>= 0.8x)"]
+        self.assertAlmostEqual(cycle["value"], runs[("cycle", "statsd")]["ops_per_s_ratio"],
+                               places=3)
+        self.assertEqual(cycle["met"], cycle["value"] >= 0.8)
+        self.assertEqual(targets["errors in every serving run, ceilings included, and the "
+                                 "memory check (0)"]["value"], 0)
+
+
+class NoOperationTest(unittest.TestCase):
+    """A run that completed no operation is an error in the report, never a division by 0.
+
+    A window of 0 seconds holds no whole operation, like the window of a load
+    process that started too late on a busy machine (which once made the
+    report divide by the ceiling's 0 operations).
+    """
+
+    def test_an_empty_window_is_reported_as_an_error(self):
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            server = bench.ServerUnderTest("bare", "", directory)
+            try:
+                run = bench.drive(server, "get", 2, 1, duration=0.0, warmup=0.0, seed=1)
+            finally:
+                server.stop()
+        self.assertEqual(run["latencies"], [])
+        self.assertEqual(run["errors"], {"no operation completed in the window": 1})
+        row = bench.summarize([run])
+        self.assertEqual((row["ops_per_s"], row["errors"]), (0.0, 1))
+        self.assertIsNone(bench.ratios(row, row)["ops_per_s"])
 
 
 class PercentileTest(unittest.TestCase):

@@ -53,10 +53,10 @@ class StatisticThatRaisesTest(unittest.TestCase):
     """A bug in a statistic fails its job with a reason; the one worker goes on."""
 
     def test_job_fails_and_worker_takes_the_next_job(self):
-        def faulty(dataset, endpoint, question, state):
-            if question == OBESITY:
+        def faulty(dataset, request):
+            if request.question == OBESITY:
                 raise ZeroDivisionError("injected fault")
-            return compute(dataset, endpoint, question, state)
+            return compute(dataset, request)
 
         with InProcessServer(faulty, workers=1) as server:
             client = server.client()

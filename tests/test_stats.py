@@ -31,6 +31,7 @@ import unittest
 from support import OBESITY, data_row, write_csv
 
 from statsd.ingest import load_csv
+from statsd.request import JobRequest
 from statsd.stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, best5, check_request, compute,
                           diff_from_mean, global_mean, mean_by_category, state_diff_from_mean,
                           state_mean, state_mean_by_category, states_mean, worst5)
@@ -218,8 +219,10 @@ class StatisticsTest(SmallDatasetCase):
                          {"state_mean", "state_diff_from_mean", "state_mean_by_category"})
 
     def test_compute_dispatches_by_name(self):
-        self.assertResult(compute(self.dataset, "state_mean", OBESITY, "Texas"), {"Texas": 35.0})
-        self.assertResult(compute(self.dataset, "global_mean", AEROBIC, None), {"global_mean": 47.2})
+        self.assertResult(compute(self.dataset, JobRequest("state_mean", OBESITY, "Texas")),
+                          {"Texas": 35.0})
+        self.assertResult(compute(self.dataset, JobRequest("global_mean", AEROBIC)),
+                          {"global_mean": 47.2})
 
 
 class CheckRequestTest(SmallDatasetCase):
@@ -233,12 +236,13 @@ class CheckRequestTest(SmallDatasetCase):
             self.assertIn(word, str(caught.exception))
 
     def test_valid_requests(self):
-        self.assertEqual(self.check("states_mean", {"question": OBESITY}), (OBESITY, None))
+        self.assertEqual(self.check("states_mean", {"question": OBESITY}),
+                         JobRequest("states_mean", OBESITY))
         # A state sent to an endpoint without one is ignored, as are other fields.
         self.assertEqual(self.check("best5", {"question": AEROBIC, "state": "Nowhere", "x": 1}),
-                         (AEROBIC, None))
+                         JobRequest("best5", AEROBIC))
         self.assertEqual(self.check("state_mean", {"question": OBESITY, "state": "Guam"}),
-                         (OBESITY, "Guam"))
+                         JobRequest("state_mean", OBESITY, "Guam"))
 
     def test_body_not_an_object(self):
         for body in ([OBESITY], OBESITY, 3, None):
@@ -272,7 +276,7 @@ class CheckRequestTest(SmallDatasetCase):
         self.assertRefused("state_diff_from_mean", {"question": OBESITY, "state": "Ohio"},
                            "no data", "Ohio")
         self.assertEqual(self.check("state_mean", {"question": AEROBIC, "state": "Ohio"}),
-                         (AEROBIC, "Ohio"))
+                         JobRequest("state_mean", AEROBIC, "Ohio"))
 
 
 if __name__ == "__main__":

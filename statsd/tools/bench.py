@@ -8,20 +8,25 @@ run*, so that the ratio means something on a noisy machine:
 * ingest: ``load_csv`` on a synthetic BRFSS file (:mod:`statsd.tools.synthetic`),
   next to a bare ``csv.reader`` pass over the same file, each in a fresh
   process (time, and peak RSS from ``VmHWM``); best of a few runs;
+* a result file: the CPU time of creating, writing and renaming one, where
+  the servers of the run write theirs, under the project's ``results/`` and
+  on ``/dev/shm``, since that cost belongs to the machine, not to statsd;
 * serving: the real server (``python3 -m statsd``) as a subprocess, next to
-  a bare ``ThreadingHTTPServer`` answering every request with a small constant
-  JSON (HTTP/1.1 keep-alive, one write per response, no logging: the best the
-  standard library's HTTP server does on this machine), both driven by the
-  same closed-loop load generator of keep-alive ``http.client`` threads in
-  modes ``cycle`` (POST a data request, poll ``get_results`` until done),
-  ``post`` (submit only) and ``get`` (``GET /api/num_jobs``);
+  two ceilings (:mod:`statsd.tools.ceilings`): the *bare* one answers every
+  request with a constant, the *shape* one does per job only what the
+  mission requires (an id, a queue, a worker writing a result file, a poll
+  that waits for it).  All three are driven by the same closed-loop load
+  generator of keep-alive ``http.client`` threads in modes ``cycle`` (POST a
+  data request, poll ``get_results`` until done), ``post`` (submit only) and
+  ``get`` (``GET /api/num_jobs``), taking turns; statsd's ``cycle`` and
+  ``post`` are given as ratios to the shape ceiling, its ``get`` to the bare;
 * memory: server RSS after 1,000 completed jobs and after many more.
 
 The load generator runs in separate processes (``--load-processes``, default
 2), so that its own GIL does not cap the load; on a 2-core machine those
-processes and the server share the cores, for statsd and ceiling alike.
+processes and the server share the cores, for statsd and ceilings alike.
 
-Quick by default (under 2 minutes); ``--full`` adds the 1,000,000-row ingest,
+Quick by default (about 2 minutes); ``--full`` adds the 1,000,000-row ingest,
 longer runs and the 100,000-job memory check.  Prints one table and writes
 the same figures as JSON (``results/bench.json`` or ``--output``).
 """
@@ -44,10 +49,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import synthetic
+from . import ceilings, synthetic
 from ..stats import STATISTICS
 
 #: The directory holding the ``statsd`` package, put on the children's PYTHONPATH
@@ -60,11 +64,6 @@ MODES = ("cycle", "post", "get")
 #: The data endpoints and whether they take a state.
 ENDPOINTS: Tuple[Tuple[str, bool], ...] = tuple(
     (name, statistic.needs_state) for name, statistic in STATISTICS.items())
-
-#: What the ceiling server answers to everything: valid for every mode of the
-#: load generator (a job id for a POST, "done" for a poll).
-CEILING_BODY = b'{"job_id": "job_id_1", "status": "done", "num_jobs": 0}'
-
 
 # -- measuring a process ------------------------------------------------------
 
@@ -123,6 +122,7 @@ def ingest_child(kind: str, path: str) -> dict:
 
 def job_compute_microseconds(dataset) -> float:
     """Mean time of one statistic computed on a loaded dataset (every endpoint, question)."""
+    from ..request import JobRequest
     from ..stats import STATISTICS, compute
     location = dataset.locations[0]
     calls = 0
@@ -131,7 +131,7 @@ def job_compute_microseconds(dataset) -> float:
         for name, statistic in STATISTICS.items():
             for question, data in dataset.questions.items():
                 state = location if location in data.locations else next(iter(data.locations))
-                compute(dataset, name, question, state if statistic.needs_state else None)
+                compute(dataset, JobRequest(name, question, state if statistic.needs_state else None))
                 calls += 1
     return (time.perf_counter() - started) / calls * 1e6
 
@@ -175,54 +175,96 @@ def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
     return results
 
 
-# -- the servers ----------------------------------------------------------------
+# -- the cost of a result file -------------------------------------------------
 
-class CeilingHandler(BaseHTTPRequestHandler):
-    """The least a standard-library HTTP server can do per request.
-
-    Same request parsing as statsd (``BaseHTTPRequestHandler``), HTTP/1.1
-    keep-alive, Nagle off, the body read, one precomputed response written
-    in one call, and no logging.
-    """
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    response = (b"HTTP/1.1 200 OK\r\nServer: ceiling\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(CEILING_BODY), CEILING_BODY))
-
-    def do_GET(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.wfile.write(self.response)
-
-    do_POST = do_GET
-
-    def log_message(self, format: str, *args) -> None:
+def filesystem_of(path: str) -> str:
+    """The type of the filesystem ``path`` is on (``ext4``, ``tmpfs``), from /proc/mounts."""
+    path = os.path.realpath(path)
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mount = fields[1].replace("\\040", " ")
+                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) > len(best):
+                    best, kind = mount, fields[2]
+    except OSError:
         pass
+    return kind
 
 
-class CeilingServer(ThreadingHTTPServer):
-    request_queue_size = 1024
-    daemon_threads = True
+def result_file_cost(directory: str, files: int, payload: bytes = ceilings.SHAPE_RESULT) -> dict:
+    """CPU and wall time per result file written the way statsd writes one.
+
+    In a new directory under ``directory``: ``files`` times, create a
+    temporary file, write ``payload`` to it, close it and rename it over its
+    final name.  The CPU time is this process's (``time.process_time``: user
+    and kernel, the file system's work in the kernel included), measured
+    while no other thread of it runs.
+    """
+    scratch = tempfile.mkdtemp(prefix="file-cost-", dir=directory)
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for number in range(files):
+            temporary = os.path.join(scratch, f".job_id_{number}.json.tmp")
+            with open(temporary, "wb") as handle:
+                handle.write(payload)
+            os.replace(temporary, os.path.join(scratch, f"job_id_{number}.json"))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"directory": directory, "filesystem": filesystem_of(directory), "files": files,
+            "bytes": len(payload), "cpu_us": cpu / files * 1e6, "wall_us": wall / files * 1e6}
 
 
-def serve_ceiling() -> None:
-    server = CeilingServer(("127.0.0.1", 0), CeilingHandler)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"ceiling: serving on http://127.0.0.1:{server.server_address[1]}", flush=True)
-    server.serve_forever()
-    server.server_close()
+def bench_file_cost(server_results: str, files: int, say) -> List[dict]:
+    """The cost of a result file where the servers of this run write theirs, and elsewhere.
 
+    The servers' results/ (under the bench's working directory), statsd's
+    default results/ in the project, and /dev/shm (tmpfs: no disk at all),
+    where they exist.
+    """
+    places = [("the servers' results/ in this run", server_results),
+              ("statsd's default results/", os.path.join(PROJECT_ROOT, "results")),
+              ("tmpfs, for comparison", "/dev/shm")]
+    rows = []
+    for label, directory in places:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            row = result_file_cost(directory, files)
+        except OSError as error:
+            say(f"  {label}: not measured ({error.strerror or error})")
+            continue
+        row["label"] = label
+        say(f"  {label} ({directory}, {row['filesystem']}): {row['cpu_us']:.0f} us CPU, "
+            f"{row['wall_us']:.0f} us wall per file")
+        rows.append(row)
+    return rows
+
+
+# -- the servers ----------------------------------------------------------------
 
 #: The queue bound of the statsd under test (a queued job is a few hundred bytes).
 BENCH_MAX_QUEUE = 1_000_000
 
 
-class ServerUnderTest:
-    """A server subprocess (statsd or the ceiling), its port, CPU and memory."""
+#: The servers of a serving run: the two ceilings and statsd.
+SERVERS = ("bare", "shape", "statsd")
+SERVER_LABELS = {"bare": "bare ceiling", "shape": "shape ceiling", "statsd": "statsd"}
 
-    def __init__(self, kind: str, data: str, workdir: str) -> None:
+
+def servers_of(mode: str) -> Tuple[str, ...]:
+    """The servers run in ``mode``: ``get`` involves no job, so no shape ceiling."""
+    return ("bare", "statsd") if mode == "get" else SERVERS
+
+
+class ServerUnderTest:
+    """A server subprocess (statsd or a ceiling), its port, CPU and memory."""
+
+    def __init__(self, kind: str, data: str, workdir: str, shape_workers: int = 0) -> None:
         self.kind = kind
         self.directory = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
         if kind == "statsd":
@@ -234,7 +276,10 @@ class ServerUnderTest:
                        # the 503s of backpressure instead of job-id issuance.
                        "--max-queue", str(BENCH_MAX_QUEUE)]
         else:
-            command = [sys.executable, "-m", "statsd.tools.bench", "--role", "ceiling"]
+            command = [sys.executable, "-m", "statsd.tools.ceilings", kind,
+                       "--results", os.path.join(self.directory, "results")]
+            if shape_workers:
+                command += ["--workers", str(shape_workers)]
         self._stderr = open(os.path.join(self.directory, "stderr.txt"), "w")
         self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -266,7 +311,7 @@ class ServerUnderTest:
     def drain(self, timeout: float = 300.0) -> float:
         """Wait until no job is queued or running; return the seconds waited."""
         started = time.monotonic()
-        while self.kind == "statsd" and self.pending_jobs() and time.monotonic() - started < timeout:
+        while self.kind != "bare" and self.pending_jobs() and time.monotonic() - started < timeout:
             time.sleep(0.05)
         return time.monotonic() - started
 
@@ -288,21 +333,25 @@ class ServerUnderTest:
 class LoadThread(threading.Thread):
     """One closed-loop keep-alive client: a request, its answer, the next request."""
 
-    def __init__(self, port: int, mode: str, seed: int, begin: float,
-                 window: Tuple[float, float], budget: Optional[List[int]],
+    def __init__(self, port: int, mode: str, seed: int, budget: Optional[List[int]],
                  lock: threading.Lock) -> None:
         super().__init__(daemon=True)
-        self.begin = begin  # time.time() of the first request (warm-up included)
+        self.begin = 0.0  # time.time() of the first request (warm-up included)
         self.port = port
         self.mode = mode
         self.random = random.Random(seed)
-        self.window = window  # (measure from, stop at), time.time()
+        self.window = (0.0, 0.0)  # (measure from, stop at), time.time()
         self.budget = budget  # shared [operations left], or None to run until the window ends
         self.lock = lock
         self.latencies: List[float] = []
         self.errors: Dict[str, int] = {}
         self.requests = 0
         self.connection = self._connect()
+
+    def schedule(self, begin: float, window: Tuple[float, float]) -> None:
+        """When to send the first request, and the window whose operations are measured."""
+        self.begin = begin
+        self.window = window
 
     def _connect(self) -> http.client.HTTPConnection:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -367,20 +416,27 @@ class LoadThread(threading.Thread):
                 return ""
 
 
-def load_child(port: int, mode: str, threads: int, start: float, warmup: float,
+def load_child(port: int, mode: str, threads: int, warmup: float,
                duration: float, seed: int, count: int) -> dict:
     """Run in a load process: ``threads`` clients, until the window ends or ``count`` ops.
 
-    Requests start ``warmup`` seconds before ``start``; only operations
-    inside ``[start, start + duration]`` are measured.  With ``count``, the
-    clients share that many operations and every one is measured.
+    Once every client is connected, it prints ``ready`` and reads the start
+    time (``time.time()``) from its standard input, so that no window begins
+    before every load process is there to fill it, however slowly a process
+    starts on a busy machine.  Requests start ``warmup`` seconds before that
+    start; only operations inside ``[start, start + duration]`` are
+    measured.  With ``count``, the clients share that many operations and
+    every one is measured.
     """
-    window = (start, start + duration)
     budget = [count] if count else None
     lock = threading.Lock()
-    clients = [LoadThread(port, mode, seed * 1000 + index, start - warmup, window, budget, lock)
+    clients = [LoadThread(port, mode, seed * 1000 + index, budget, lock)
                for index in range(threads)]
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())
+    window = (start, start + duration)
     for client in clients:
+        client.schedule(start - warmup, window)
         client.start()
     for client in clients:
         client.join()
@@ -395,16 +451,24 @@ def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, dura
           warmup: float, seed: int, count: int = 0) -> dict:
     """Load ``server`` from ``processes`` processes; return throughput, latency, CPU, RSS."""
     processes = max(1, min(processes, clients))
-    start = time.time() + 0.5 + warmup  # time for the load processes to start and connect
     children = []
     for index in range(processes):
         threads = clients // processes + (1 if index < clients % processes else 0)
         command = [sys.executable, "-m", "statsd.tools.bench", "--role", "load", "--port", str(server.port),
-                   "--mode", mode, "--threads", str(threads), "--start", repr(start),
+                   "--mode", mode, "--threads", str(threads),
                    "--warmup", repr(warmup), "--duration", repr(duration), "--seed", str(seed + index), "--count",
                    str(count // processes + (1 if index < count % processes else 0))]
         children.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=_child_env(),
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True))
+    for child in children:  # every client connected: the window can begin
+        if child.stdout.readline().strip() != "ready":
+            child.wait(60)
+            raise RuntimeError(f"load process failed: {child.stderr.read().strip()[-500:]}")
+    start = time.time() + warmup + 0.02
+    for child in children:
+        child.stdin.write(f"{start!r}\n")
+        child.stdin.flush()
     if count:
         cpu_before, began = server.cpu(), time.time()
     else:
@@ -426,6 +490,8 @@ def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, dura
         errors.update(report["errors"])
     if count:
         cpu_after, ended = server.cpu(), time.time()
+    if not latencies:  # nothing to divide by: the run failed, whatever else it saw
+        errors["no operation completed in the window"] = 1
     latencies.sort()
     return {"server": server.kind, "mode": mode, "clients": clients, "latencies": latencies,
             "requests": requests, "errors": errors, "cpu_s": cpu_after - cpu_before,
@@ -448,43 +514,83 @@ def summarize(runs: Sequence[dict]) -> dict:
         "p50_ms": percentile(latencies, 0.50), "p90_ms": percentile(latencies, 0.90),
         "p99_ms": percentile(latencies, 0.99),
         "errors": sum(errors.values()), "error_kinds": errors,
-        "cpu_s": sum(run["cpu_s"] for run in runs), "rss_mb": max(run["rss_mb"] for run in runs),
+        "cpu_s": sum(run["cpu_s"] for run in runs),
+        "cpu_ms_per_op": (sum(run["cpu_s"] for run in runs) * 1000 / len(latencies)
+                          if latencies else 0.0),
+        "rss_mb": max(run["rss_mb"] for run in runs),
+        # Each round's throughput, to see the noise of the machine.
+        "ops_per_s_rounds": [round(len(run["latencies"]) / run["seconds"], 1) if run["seconds"]
+                             else 0.0 for run in runs],
     }
 
 
-RATIO_FIELDS = ("ops_per_s", "p50_ms", "p90_ms", "p99_ms", "cpu_s", "rss_mb")
+RATIO_FIELDS = ("ops_per_s", "p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_op", "rss_mb")
+
+
+def reference_of(kind: str, mode: str) -> Optional[str]:
+    """The server a row's ratios are taken against.
+
+    statsd's ``cycle`` and ``post`` against the shape ceiling (the least a
+    job costs on this machine), its ``get`` against the bare ceiling (no job
+    is involved); the shape ceiling against the bare one; the bare one
+    against nothing.
+    """
+    if kind == "statsd":
+        return "bare" if mode == "get" else "shape"
+    return "bare" if kind == "shape" else None
+
+
+def turns(servers: Sequence[str], round_number: int) -> Tuple[str, ...]:
+    """The order of the servers in a round: rotated each round, so each goes first in turn."""
+    shift = round_number % len(servers)
+    return tuple(servers[shift:]) + tuple(servers[:shift])
 
 
 def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequence[int],
-                  processes: int, duration: float, warmup: float, rounds: int, say) -> List[dict]:
-    """Every (mode, clients) on the ceiling and on statsd, a fresh server each run.
+                  processes: int, duration: float, warmup: float, rounds: int, say,
+                  shape_workers: int = 0) -> List[dict]:
+    """Every (mode, clients) on both ceilings and on statsd, a fresh server each run.
 
-    The two servers take turns, ``rounds`` times (in alternating order), so
-    that a change in the machine's background load falls on both.
+    The servers take turns, ``rounds`` times (the order rotated each round),
+    so that a change in the machine's background load falls on all of them.
     """
     rows = []
     for mode in modes:
         for count in clients:
-            runs: Dict[str, List[dict]] = {"ceiling": [], "statsd": []}
+            servers = servers_of(mode)
+            runs: Dict[str, List[dict]] = {kind: [] for kind in servers}
             for round_number in range(rounds):
-                order = ("ceiling", "statsd") if round_number % 2 == 0 else ("statsd", "ceiling")
-                for kind in order:
-                    server = ServerUnderTest(kind, data, workdir)
+                for kind in turns(servers, round_number):
+                    server = ServerUnderTest(kind, data, workdir, shape_workers)
                     try:
                         runs[kind].append(drive(server, mode, count, processes, duration,
                                                 warmup, seed=count * 100 + round_number))
                         server.drain()
                     finally:
                         server.stop()
-            pair = {kind: summarize(kind_runs) for kind, kind_runs in runs.items()}
-            for field in RATIO_FIELDS:
-                ceiling = pair["ceiling"][field]
-                pair["statsd"][f"{field}_ratio"] = pair["statsd"][field] / ceiling if ceiling else None
-            for kind in ("ceiling", "statsd"):
-                say(f"  {mode:5} {count:3} clients {kind:7} {pair[kind]['ops_per_s']:8,.0f} ops/s "
-                    f"p99 {pair[kind]['p99_ms']:7.2f} ms, {pair[kind]['errors']} errors")
-            rows.extend([pair["ceiling"], pair["statsd"]])
+            summary = {kind: summarize(kind_runs) for kind, kind_runs in runs.items()}
+            for kind, row in summary.items():
+                row["ratios"] = {other: ratios(row, summary[other])
+                                 for other in servers if other != kind}
+                row["reference"] = reference_of(kind, mode)
+                if row["reference"]:
+                    for field, value in row["ratios"][row["reference"]].items():
+                        row[f"{field}_ratio"] = value
+            for kind in servers:
+                row = summary[kind]
+                against = (f" ({row['ops_per_s_ratio']:.2f}x {row['reference']})"
+                           if row.get("ops_per_s_ratio") is not None else "")
+                say(f"  {mode:5} {count:3} clients {kind:6} {row['ops_per_s']:8,.0f} ops/s"
+                    f"{against}, p99 {row['p99_ms']:7.2f} ms, "
+                    f"{row['cpu_ms_per_op'] * 1000:5.0f} us CPU/op, {row['errors']} errors")
+            rows.extend(summary[kind] for kind in servers)
     return rows
+
+
+def ratios(row: dict, reference: dict) -> Dict[str, Optional[float]]:
+    """``row``'s figures divided by ``reference``'s; None where the reference has 0."""
+    return {field: (row[field] / reference[field] if reference[field] else None)
+            for field in RATIO_FIELDS}
 
 
 def bench_job_memory(data: str, workdir: str, first: int, total: int, processes: int,
@@ -540,21 +646,28 @@ def targets(report: dict) -> List[dict]:
     million = [row for row in ingest if row["rows"] >= 1_000_000]
     target("peak RSS loading 1,000,000 rows (< 250 MB)",
            million[0]["peak_rss_mb"] if million else None, 250, False, " MB")
-    serving = [row for row in report["serving"] if row["server"] == "statsd"]
+    serving = report["serving"]
+    statsd = [row for row in serving if row["server"] == "statsd"]
+    client_counts = sorted({row["clients"] for row in statsd}) or [8, 32]
 
-    def ratio(mode: str, field: str, clients: Optional[int] = None) -> Optional[float]:
-        values = [row[f"{field}_ratio"] for row in serving
-                  if row["mode"] == mode and (clients is None or row["clients"] == clients)]
-        values = [value for value in values if value is not None]
-        if not values:
-            return None
-        return min(values) if field == "ops_per_s" else max(values)
+    def ratio(mode: str, field: str, clients: int) -> Optional[float]:
+        """statsd's ratio to the reference of ``mode`` (see reference_of)."""
+        for row in statsd:
+            if row["mode"] == mode and row["clients"] == clients:
+                return row.get(f"{field}_ratio")
+        return None
 
-    target("get req/s / ceiling (>= 0.9x, every client count)", ratio("get", "ops_per_s"), 0.9, True)
-    target("cycle pairs/s / ceiling, 32 clients (>= 0.5x)", ratio("cycle", "ops_per_s", 32), 0.5, True)
-    target("post p99 / ceiling p99, 32 clients (<= 2x)", ratio("post", "p99_ms", 32), 2.0, False)
+    for mode, what, limit in (("get", "get req/s / bare ceiling", 0.9),
+                              ("cycle", "cycle pairs/s / shape ceiling", 0.8),
+                              ("post", "post job ids/s / shape ceiling", 0.8)):
+        for clients in client_counts:
+            target(f"{what}, {clients} clients (>= {limit}x)",
+                   ratio(mode, "ops_per_s", clients), limit, True)
+    most = max(client_counts)
+    target(f"job-id p99 / shape ceiling's, {most} clients (<= 1.5x)",
+           ratio("post", "p99_ms", most), 1.5, False)
     memory = report.get("job_memory")
-    target("errors in every serving run and the memory check (0)",
+    target("errors in every serving run, ceilings included, and the memory check (0)",
            float(sum(row["errors"] for row in serving) + (memory["errors"] if memory else 0))
            if serving else None, 0, False, "")
     target(f"RSS growth from {memory['jobs_first']:,} to {memory['jobs_total']:,} jobs (<= 30 MB)"
@@ -582,16 +695,29 @@ def table(report: dict) -> str:
                      f"{_cell(row['seconds'], row.get('time_ratio'), 3)} | "
                      f"{_cell(row['peak_rss_mb'], row.get('rss_ratio'), 1)} | "
                      f"{'' if row['job_us'] is None else format(row['job_us'], '.0f')} |")
+    files = report.get("file_cost")
+    if files:
+        lines += ["", "| a result file: create + write + rename | filesystem | files "
+                      "| CPU us per file | wall us per file |", "|---|---|---:|---:|---:|"]
+        for row in files:
+            lines.append(f"| {row['label']} (`{row['directory']}`) | {row['filesystem']} | "
+                         f"{row['files']:,} | {row['cpu_us']:.0f} | {row['wall_us']:.0f} |")
     lines += ["", "| mode | clients | server | ops/s | p50 ms | p90 ms | p99 ms | errors "
-              "| server CPU s | server RSS MB |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| server CPU ms/op | server RSS MB | ops/s by round |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in report["serving"]:
         cells = [_cell(row[field], row.get(f"{field}_ratio"), 0 if field == "ops_per_s" else 2)
                  for field in RATIO_FIELDS]
-        lines.append(f"| {row['mode']} | {row['clients']} | {row['server']} | "
+        if row.get("reference"):
+            cells[0] = cells[0].replace("x)", f"x {row['reference']})")
+        rounds = ", ".join(f"{value:,.0f}" for value in row.get("ops_per_s_rounds", ()))
+        lines.append(f"| {row['mode']} | {row['clients']} | {SERVER_LABELS[row['server']]} | "
                      f"{cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {row['errors']} | "
-                     f"{cells[4]} | {cells[5]} |")
+                     f"{cells[4]} | {cells[5]} | {rounds} |")
     lines += ["", "ops/s: cycle = POST + polls until done, per second; post = POSTs; "
-                  "get = GET /api/num_jobs.  (Nx) = statsd / ceiling, same mode and clients."]
+                  "get = GET /api/num_jobs.  (Nx ref) = this server / the reference server, same "
+                  "mode and clients: statsd's cycle and post against the shape ceiling, its get "
+                  "against the bare one; the shape ceiling against the bare one."]
     memory = report.get("job_memory")
     if memory:
         lines += ["", f"statsd RSS: {memory['rss_start_mb']:.1f} MB at start, "
@@ -632,17 +758,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=job_counts, default=None,
                         help="memory check: FIRST,TOTAL jobs (default 1000,6000; --full 1000,100000;"
                              " 0 to skip)")
+    parser.add_argument("--shape-workers", type=int, default=0,
+                        help="worker threads of the shape ceiling (default: the CPU count, "
+                             "statsd's default)")
+    parser.add_argument("--file-cost-files", type=int, default=0,
+                        help="files written to measure a result file's cost (default 3,000; "
+                             "--full 20,000)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="JSON report path")
     parser.add_argument("--workdir", default=None,
                         help="where the data files and the servers' results/ go (default: a "
                              "temporary directory; e.g. /dev/shm to leave the disk out)")
-    parser.add_argument("--role", choices=("ingest", "ceiling", "load"), help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("ingest", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -692,6 +823,7 @@ def run(args: argparse.Namespace, say=print) -> dict:
         "python": platform.python_version(), "platform": platform.platform(terse=True),
         "load_processes": args.load_processes, "duration_s": duration, "rounds": rounds,
         "warmup_s": args.warmup,
+        "shape_workers": args.shape_workers or os.cpu_count(),
         "workdir": os.path.dirname(workdir),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }}
@@ -705,10 +837,13 @@ def run(args: argparse.Namespace, say=print) -> dict:
             synthetic.write_csv(files[rows], rows)
             say(f"ingest of {rows:,} rows, best of {args.repeat}")
             report["ingest"] += bench_ingest(files[rows], rows, args.repeat)
+        count = args.file_cost_files or (20_000 if args.full else 3_000)
+        say(f"a result file: create + write + rename, {count:,} files in a directory")
+        report["file_cost"] = bench_file_cost(workdir, count, say)
         say("serving")
         report["serving"] = bench_serving(
             files[args.rows], workdir, args.modes, args.clients, args.load_processes,
-            duration, args.warmup, rounds, say)
+            duration, args.warmup, rounds, say, args.shape_workers)
         if first and total > first:
             say(f"memory over {total:,} jobs")
             report["job_memory"] = bench_job_memory(files[args.rows], workdir, first, total,
@@ -724,11 +859,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.role == "ingest":
         print(json.dumps(ingest_child(args.kind, args.data)))
         return 0
-    if args.role == "ceiling":
-        serve_ceiling()
-        return 0
     if args.role == "load":
-        print(json.dumps(load_child(args.port, args.mode, args.threads, args.start, args.warmup,
+        print(json.dumps(load_child(args.port, args.mode, args.threads, args.warmup,
                                     args.duration or 0.0, args.seed, args.count)))
         return 0
     report = run(args, say=lambda text: print(text, file=sys.stderr, flush=True))
