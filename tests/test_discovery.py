@@ -15,7 +15,7 @@ from support import OBESITY, ServedTestCase
 
 from statsd import openapi
 from statsd.api import ROUTES
-from statsd.stats import LOWER_IS_BETTER, STATISTICS
+from statsd.stats import STATISTICS
 
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
 
@@ -35,7 +35,7 @@ class DiscoveryTest(ServedTestCase):
         for item in data:
             question = item["question"]
             self.assertEqual(item["locations"], len(reference.locations(question)))
-            self.assertEqual(item["better"], "lower" if question in LOWER_IS_BETTER else "higher")
+            self.assertEqual(item["better"], "lower" if question in reference.LOWER_IS_BETTER else "higher")
 
     def test_states_list_every_location_or_those_of_one_question(self):
         self.assertEqual(self.get_data("/api/states"), reference.locations())
