@@ -82,7 +82,6 @@ class StatsServer(ThreadingHTTPServer):
             extra_headers=[("Access-Control-Allow-Origin", "*")] if cors else (),
             observer=observer)
         super().__init__(address, StatsRequestHandler)
-        self.transport.start()
 
     @property
     def url(self) -> str:
@@ -101,6 +100,11 @@ class StatsServer(ThreadingHTTPServer):
         return self.transport.open_connections()
 
     # -- connections go to the transport, not to a thread each ------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Start the transport's threads (once), then accept until ``shutdown``."""
+        self.transport.start()
+        super().serve_forever(poll_interval)
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         self.transport.accept(request, client_address)

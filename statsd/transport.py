@@ -871,8 +871,8 @@ Observer = Callable[[str, int, float], None]
 class Transport:
     """Connections from accept to close: the loop, the pool, and the answers of the transport.
 
-    ``self._open`` (connections accepted and not closed) is guarded by
-    ``self._count_lock``; :meth:`open_connections` reads it without the lock
+    ``self._open`` (connections accepted and not closed), ``_refused_lingering``
+    and ``_started`` are guarded by ``self._count_lock``; :meth:`open_connections` reads it without the lock
     (an int read is atomic; the gauge may be one behind).
     """
 
@@ -890,6 +890,7 @@ class Transport:
         self._count_lock = threading.Lock()
         self._open = 0
         self._refused_lingering = 0
+        self._started = False
         # Requests between "taken by a handler thread" and "answer written",
         # guarded by the Condition, so that stopping never cuts an answer.
         self._answering = 0
@@ -898,6 +899,11 @@ class Transport:
         self.loop = Loop(self._ready, self._fail, self._expired, self._overdue)
 
     def start(self) -> None:
+        """Start the loop and the handler threads; again, it does nothing."""
+        with self._count_lock:
+            if self._started:
+                return
+            self._started = True
         self.pool.start()
         self.loop.start()
 
@@ -1131,13 +1137,13 @@ class Transport:
                     linger: bool = True) -> None:
         """Write ``response`` (closing the connection), then a lingering close in the loop."""
         data = encode(response, self.server_name, close=True, extra=self.extra_headers)
+        if route is not None and self.observer is not None:
+            self.observer(route, response.status, 0.0)
         try:
             connection.sock.send(data)  # small: the socket buffer takes it whole
         except OSError:
             connection.close()
             return
-        if route is not None and self.observer is not None:
-            self.observer(route, response.status, 0.0)
         if linger:
             self.loop.linger(connection)
             if connection.state == LINGER:
