@@ -576,7 +576,8 @@ class Pool:
         return self._idle
 
     def give(self, connection: Connection, fresh: bool = False) -> bool:
-        """Queue ``connection`` for a thread; False when no thread can take it soon.
+        """Queue ``connection`` for a thread; False when the pool is closed (or, for
+        ``fresh``, when no thread is idle).
 
         ``fresh``: a new connection with no request yet, taken only by an idle
         thread (else it waits in the loop: no thread is taken from a keeper).
@@ -592,8 +593,9 @@ class Pool:
                 return False
             if self._keepers:
                 self._keepers.pop().preempt()
-            elif len(self._ready) >= self.size:
-                return False
+            # Else it waits for the first thread to finish, at most QUEUE_WAIT (see
+            # overdue); a connection is queued at most once, so the queue is bounded
+            # by the open connections.
             connection.queued_at = time.monotonic()
             self._ready.append(connection)
             return True
