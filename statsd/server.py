@@ -103,12 +103,11 @@ class StatsServer(ThreadingHTTPServer):
         self.metrics.gauge_function("statsd_result_cache_bytes",
                                     "bytes of encoded results kept for requests asked again",
                                     jobs.cache_bytes)
-        self.transport.start()
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def observer(self) -> Optional[Callable[[str, int, float], None]]:
@@ -123,6 +122,11 @@ class StatsServer(ThreadingHTTPServer):
 
     # -- connections go to the transport, not to a thread each ------------------
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Start the transport's threads (once), then accept until ``shutdown``."""
+        self.transport.start()
+        super().serve_forever(poll_interval)
+
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         self.transport.accept(request, client_address)
 
@@ -131,7 +135,8 @@ class StatsServer(ThreadingHTTPServer):
 
     def _answer(self, connection: Connection, request: Request) -> Outcome:
         """In a handler thread: one request through a :class:`StatsRequestHandler`."""
-        handler = StatsRequestHandler(request, connection.address, self)
+        # socketserver's "request" is a socket; this handler is given the framed request.
+        handler = StatsRequestHandler(request, connection.address, self)  # type: ignore[arg-type]
         return handler.outcome
 
     def _precheck(self, head: Head) -> Optional[BadRequest]:

@@ -86,7 +86,11 @@ class ThreadProfiles:
                 kind = "job workers"
             elif name == "statsd-serve":
                 kind = "accept loop"
-            else:  # connection threads and the log listener are both unnamed
+            elif name.startswith("statsd-handler"):
+                kind = "handler threads"
+            elif name == "statsd-io":
+                kind = "I/O loop"
+            else:  # the log listener (and any other thread) is unnamed
                 kind = "connections and log listener"
             profile.create_stats()
             if kind in merged:
