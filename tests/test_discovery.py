@@ -16,7 +16,7 @@ from support import OBESITY, SAMPLE_CSV, ServedTestCase
 from statsd import discovery, openapi
 from statsd.api import ROUTES
 from statsd.ingest import load_csv
-from statsd.stats import LOWER_IS_BETTER, STATISTICS
+from statsd.stats import STATISTICS
 
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
 
@@ -36,7 +36,7 @@ class DiscoveryTest(ServedTestCase):
         for item in data:
             question = item["question"]
             self.assertEqual(item["locations"], len(reference.locations(question)))
-            self.assertEqual(item["better"], "lower" if question in LOWER_IS_BETTER else "higher")
+            self.assertEqual(item["better"], "lower" if question in reference.LOWER_IS_BETTER else "higher")
 
     def test_states_list_every_location_or_those_of_one_question(self):
         self.assertEqual(self.get_data("/api/states"), reference.locations())
