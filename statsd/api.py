@@ -205,7 +205,8 @@ def _done(call: Call, payload: bytes, as_csv: bool) -> Response:
 
 def _statistic_of(call: Call) -> Optional[str]:
     """The statistic of the job asked, when this run still knows it (for CSV column names)."""
-    return None
+    request = call.server.jobs.describe(call.argument).request
+    return request.endpoint if request is not None else None
 
 
 def _wants_csv(call: Call) -> bool:

@@ -139,6 +139,7 @@ class QueryPolicyTest(ServedTestCase):
         examples = {"/api/get_results/{job_id}": f"/api/get_results/{job_id}",
                     "/api/charts/{kind}": f"/api/charts/states?question={question}",
                     "/api/categories": f"/api/categories?question={question}&state=Ohio",
+                    "/api/years": f"/api/years?question={question}",
                     "/static/{file}": "/static/dashboard.js"}
         checked = 0
         for route in ROUTES:
