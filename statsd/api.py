@@ -21,7 +21,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import assets, charts, discovery, openapi
+from . import assets, charts, discovery, metrics, openapi
 from .csvresult import CSV_TYPE, to_csv
 from .jobs import DONE, ERROR, EXPIRED, RUNNING, QueueClosed, QueueFull
 from .openapi import ERROR_REF, JOB_ID, Param, Reply, listing, result_schema
@@ -301,6 +301,22 @@ def chart(call: Call) -> Response:
     return Response(200, svg.encode(), charts.SVG_TYPE)
 
 
+def health(call: Call) -> Response:
+    """Serving (200) or stopping (503), with a few numbers; reads three values, writes nothing."""
+    server = call.server
+    stopping = server.shutting_down
+    body = {"status": "shutting down" if stopping else "ok",
+            "rows": server.dataset.rows_loaded,
+            "jobs_pending": server.jobs.pending(),
+            "uptime_seconds": round(time.monotonic() - server.started, 3)}
+    return json_response(body, 503 if stopping else 200, [("Cache-Control", "no-store")])
+
+
+def metrics_text(call: Call) -> Response:
+    return Response(200, call.server.metrics.render().encode("utf-8"), metrics.CONTENT_TYPE,
+                    [("Cache-Control", "no-store")])
+
+
 def openapi_document(call: Call) -> Response:
     return json_response(openapi.document(ROUTES))
 
@@ -322,6 +338,12 @@ def _asset(name: str) -> Response:
 
 # -- the route table ------------------------------------------------------------
 
+HEALTH = {"type": "object", "required": ["status", "rows", "jobs_pending", "uptime_seconds"],
+          "properties": {"status": {"type": "string", "enum": ["ok", "shutting down"]},
+                         "rows": {"type": "integer", "description": "rows of data loaded"},
+                         "jobs_pending": {"type": "integer",
+                                          "description": "jobs queued or running"},
+                         "uptime_seconds": {"type": "number"}}}
 QUESTION = Param("question", "exact question text, as listed by GET /api/questions")
 STATE = Param("state", "a location, as listed by GET /api/states?question=...")
 
@@ -454,6 +476,14 @@ ROUTES: List[Route] = [
            STATE._replace(description="a location (trend: repeat it for several; categories and "
                                       "split: required)", repeatable=True),
            Param("category", "split only: a StratificationCategory1, e.g. 'Age (years)'"))),
+    Route("health", "/api/health", ("GET",), health,
+          "whether statsd serves, for a load balancer or a container's health check",
+          {"200": Reply("serving", HEALTH),
+           "503": Reply("shutting down: queued jobs finish, new ones are refused", HEALTH)}),
+    Route("metrics", "/api/metrics", ("GET",), metrics_text,
+          "counters, gauges and histograms for Prometheus (text format 0.0.4)",
+          {"200": Reply("the metrics, in the Prometheus text exposition format 0.0.4",
+                        {"type": "string"}, "text/plain")}),
     Route("openapi", "/api/openapi.json", ("GET",), openapi_document,
           "this API as an OpenAPI 3 document", {"200": Reply("this document", {"type": "object"})}),
     Route("dashboard", "/", ("GET",), dashboard,
