@@ -140,6 +140,7 @@ class QueryPolicyTest(ServedTestCase):
                     "/api/jobs/{job_id}": f"/api/jobs/{job_id}",
                     "/api/charts/{kind}": f"/api/charts/states?question={question}",
                     "/api/categories": f"/api/categories?question={question}&state=Ohio",
+                    "/api/years": f"/api/years?question={question}",
                     "/static/{file}": "/static/dashboard.js"}
         checked = 0
         for route in ROUTES:
