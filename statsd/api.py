@@ -296,9 +296,15 @@ ROUTES: List[Route] = [
                   "locations": {"type": "integer"}}}}))}),
     Route("states", "/api/states", ("GET",), list_data,
           "every location, or those with data for one question",
-          {"200": Reply("the locations, sorted", listing({"type": "array", "items": {"type": "string"}})),
+          {"200": Reply("the locations, sorted; with=abbr: each as {name, abbreviation}",
+                        listing({"type": "array", "items": {"oneOf": [
+                            {"type": "string"},
+                            {"type": "object", "properties": {
+                                "name": {"type": "string"},
+                                "abbreviation": {"type": "string", "nullable": True}}}]}})),
            "400": Reply("unknown question or parameter", ERROR_REF)},
-          (QUESTION,)),
+          (QUESTION, Param("with", "abbr: each location with its LocationAbbr",
+                           {"type": "string", "enum": ["abbr"]}))),
     Route("categories", "/api/categories", ("GET",), list_data,
           "stratification categories and groups of one question and location",
           {"200": Reply("category -> its groups, sorted", listing({

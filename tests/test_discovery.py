@@ -11,10 +11,11 @@ import unittest
 from urllib.parse import urlencode
 
 import reference
-from support import OBESITY, ServedTestCase
+from support import OBESITY, SAMPLE_CSV, ServedTestCase
 
-from statsd import openapi
+from statsd import discovery, openapi
 from statsd.api import ROUTES
+from statsd.ingest import load_csv
 from statsd.stats import STATISTICS
 
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
@@ -61,8 +62,10 @@ class DiscoveryTest(ServedTestCase):
             ("/api/states?question=nope", "unknown question 'nope'"),
             ("/api/states?state=Ohio", "unknown parameter 'state'"),
             ("/api/questions?x=1", "unknown parameter 'x'"),
-            ("/api/categories?question=" + OBESITY.replace(" ", "+"), "missing parameter 'state'"),
-            ("/api/categories?state=Ohio", "missing parameter 'question'"),
+            ("/api/categories?state=Ohio", "parameter 'state' needs parameter 'question'"),
+            ("/api/categories?question=" + OBESITY.replace(" ", "+") + "&state=Atlantis",
+             "unknown state 'Atlantis'"),
+            ("/api/states?with=names", "parameter 'with' takes 'abbr'"),
         ]
         for path, reason in cases:
             with self.subTest(path=path):
@@ -160,6 +163,24 @@ class DiscoveryTest(ServedTestCase):
                 self.assertEqual(status, 200)
                 (documented,) = operation["responses"]["200"]["content"]
                 self.assertEqual(headers["Content-Type"].split(";")[0], documented)
+
+
+class YearsListTest(unittest.TestCase):
+    """``discovery.years``, the data of GET /api/years, against the reference pass."""
+
+    def test_years_of_a_question_and_of_a_state(self):
+        dataset = load_csv(SAMPLE_CSV)
+        years = reference.year_means()
+        for question in reference.questions():
+            with self.subTest(question=question[:50]):
+                expected = sorted({year for (q, _, year) in years if q == question})
+                self.assertEqual(discovery.years(dataset, urlencode({"question": question})),
+                                 expected)
+                location = reference.locations(question)[0]
+                expected = sorted({year for (q, place, year) in years
+                                   if q == question and place == location})
+                self.assertEqual(discovery.years(dataset, urlencode(
+                    {"question": question, "state": location.upper()})), expected)
 
 
 if __name__ == "__main__":
