@@ -830,4 +830,7 @@ def _chart_filters(dataset: Dataset, chart: Chart, params: Dict[str, List[str]])
     if not chart.needs_category:
         body["category"] = optional(params, "category")
         body["stratification"] = optional(params, "stratification")
-    return check_filters(dataset, body)
+    try:
+        return check_filters(dataset, body)
+    except BadRequest as problem:  # named as a chart's client wrote it: a query parameter
+        raise BadRequest(str(problem).replace("field '", "parameter '")) from None
