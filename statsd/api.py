@@ -16,9 +16,10 @@ answer written back.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import assets, charts, discovery, openapi
+from . import assets, charts, discovery, metrics, openapi
 from .jobs import DONE, ERROR, EXPIRED, RUNNING, QueueClosed, QueueFull
 from .openapi import ERROR_REF, JOB_ID, Param, Reply, listing, result_schema
 from .query import Parameters, parse_query
@@ -178,6 +179,19 @@ def list_jobs(call: Call) -> Response:
     return json_response({"status": "done", "data": data, "total": total})
 
 
+def describe_job(call: Call) -> Response:
+    """One job's state and, where statsd still knows it, its request (for the dashboard)."""
+    described = call.server.jobs.describe(call.argument)
+    if not described.state:
+        raise Problem(404, "Invalid job_id")
+    data: Dict[str, Any] = {
+        "job_id": call.argument, "state": described.state,
+        "request": None if described.request is None else described.request.to_json()}
+    if described.reason is not None:
+        data["reason"] = described.reason
+    return json_response({"status": "done", "data": data})
+
+
 def num_jobs(call: Call) -> Response:
     return json_response({"num_jobs": call.server.jobs.pending()})
 
@@ -208,6 +222,22 @@ def chart(call: Call) -> Response:
     return Response(200, svg.encode(), charts.SVG_TYPE)
 
 
+def health(call: Call) -> Response:
+    """Serving (200) or stopping (503), with a few numbers; reads three values, writes nothing."""
+    server = call.server
+    stopping = server.shutting_down
+    body = {"status": "shutting down" if stopping else "ok",
+            "rows": server.dataset.rows_loaded,
+            "jobs_pending": server.jobs.pending(),
+            "uptime_seconds": round(time.monotonic() - server.started, 3)}
+    return json_response(body, 503 if stopping else 200, [("Cache-Control", "no-store")])
+
+
+def metrics_text(call: Call) -> Response:
+    return Response(200, call.server.metrics.render().encode("utf-8"), metrics.CONTENT_TYPE,
+                    [("Cache-Control", "no-store")])
+
+
 def openapi_document(call: Call) -> Response:
     return json_response(openapi.document(ROUTES))
 
@@ -229,6 +259,12 @@ def _asset(name: str) -> Response:
 
 # -- the route table ------------------------------------------------------------
 
+HEALTH = {"type": "object", "required": ["status", "rows", "jobs_pending", "uptime_seconds"],
+          "properties": {"status": {"type": "string", "enum": ["ok", "shutting down"]},
+                         "rows": {"type": "integer", "description": "rows of data loaded"},
+                         "jobs_pending": {"type": "integer",
+                                          "description": "jobs queued or running"},
+                         "uptime_seconds": {"type": "number"}}}
 QUESTION = Param("question", "exact question text, as listed by GET /api/questions")
 STATE = Param("state", "a location, as listed by GET /api/states?question=...")
 
@@ -278,6 +314,18 @@ ROUTES: List[Route] = [
            "400": Reply("last is not a whole number from 1", ERROR_REF)},
           (Param("last", "only the last N jobs (the answer then also holds \"total\")",
                  {"type": "integer", "minimum": 1}),)),
+    Route("job", "/api/jobs/{job_id}", ("GET",), describe_job,
+          "one job: its state and the request it was asked (statistic, question, state, filters)",
+          {"200": Reply("the job's state and request; request is null for a job of an earlier "
+                        "run or one older than the last 10,000 of this run",
+                        listing({"type": "object", "properties": {
+                            "job_id": JOB_ID,
+                            "state": {"type": "string",
+                                      "enum": ["running", "done", "error", "expired"]},
+                            "request": {"type": "object", "nullable": True},
+                            "reason": {"type": "string"}}})),
+           "404": Reply("Invalid job_id: no such job", ERROR_REF)},
+          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
     Route("num_jobs", "/api/num_jobs", ("GET",), num_jobs, "number of jobs queued or running",
           {"200": Reply("jobs queued or running",
                         {"type": "object", "properties": {"num_jobs": {"type": "integer"}}})}),
@@ -329,6 +377,14 @@ ROUTES: List[Route] = [
                  {"type": "integer"}),
            Param("year_to", "filter: keep rows with YearStart <= this", {"type": "integer"}),
            Param("stratification", "filter (not split): one Stratification1 of category"))),
+    Route("health", "/api/health", ("GET",), health,
+          "whether statsd serves, for a load balancer or a container's health check",
+          {"200": Reply("serving", HEALTH),
+           "503": Reply("shutting down: queued jobs finish, new ones are refused", HEALTH)}),
+    Route("metrics", "/api/metrics", ("GET",), metrics_text,
+          "counters, gauges and histograms for Prometheus (text format 0.0.4)",
+          {"200": Reply("the metrics, in the Prometheus text exposition format 0.0.4",
+                        {"type": "string"}, "text/plain")}),
     Route("openapi", "/api/openapi.json", ("GET",), openapi_document,
           "this API as an OpenAPI 3 document", {"200": Reply("this document", {"type": "object"})}),
     Route("dashboard", "/", ("GET",), dashboard,

@@ -24,6 +24,7 @@ from typing import Callable, List, Optional, Tuple
 from . import __version__, api
 from .ingest import Dataset
 from .jobs import JobManager
+from .metrics import ServerMetrics
 from .transport import (BadRequest, Connection, Head, Headers, Outcome, Request, Transport,
                         error_response, printable)
 
@@ -55,8 +56,9 @@ class StatsServer(ThreadingHTTPServer):
 
     ``begin_shutdown`` stops new jobs and stops the server once the queued
     ones are done; ``server_close`` lets the answers being written go out.
-    ``observer(route, status, seconds)``, when set, is called once per
-    answered request (for metrics); ``open_connections()`` is a gauge.
+    ``observer(route, status, seconds)`` is called once per answered
+    request: by default ``metrics.request_done``, which counts it for
+    ``/api/metrics``; ``open_connections()`` is a gauge.
     """
 
     request_queue_size = 1024
@@ -66,9 +68,17 @@ class StatsServer(ThreadingHTTPServer):
     def __init__(self, address: Tuple[str, int], dataset: Dataset, jobs: JobManager, *,
                  request_timeout: float = 10.0, max_connections: Optional[int] = None,
                  handler_threads: Optional[int] = None, cors: bool = False,
-                 observer: Optional[Callable[[str, int, float], None]] = None) -> None:
+                 observer: Optional[Callable[[str, int, float], None]] = None,
+                 metrics: Optional[ServerMetrics] = None) -> None:
         self.dataset = dataset
         self.jobs = jobs
+        self.started = time.monotonic()  # for the uptime of /api/health
+        # What /api/metrics shows: each answer through the observer, and the
+        # gauges read at each scrape.
+        self.metrics = metrics or ServerMetrics(
+            __version__, routes={route.name: route.path for route in api.ROUTES})
+        if observer is None:
+            observer = self.metrics.request_done
         self.request_timeout = request_timeout
         self.max_connections = max_connections or default_max_connections()
         self.handler_threads = handler_threads or default_handler_threads()
@@ -82,6 +92,10 @@ class StatsServer(ThreadingHTTPServer):
             extra_headers=[("Access-Control-Allow-Origin", "*")] if cors else (),
             observer=observer)
         super().__init__(address, StatsRequestHandler)
+        self.metrics.gauge_function("statsd_http_connections_open", "client connections open now",
+                                    self.open_connections)
+        self.metrics.gauge_function("statsd_jobs_pending", "jobs queued or running",
+                                    jobs.pending)
         self.transport.start()
 
     @property

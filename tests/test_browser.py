@@ -294,9 +294,7 @@ class SelectionTest(BrowserTest):
         self.assertIn("Income", card)
         self.assertIn("category=Income", self.shown()["chartURL"])
 
-    @unittest.expectedFailure  # to enable once GET /api/jobs/<job_id> is on main
     def test_a_past_job_shows_its_statistic_question_location_table_and_chart(self):
-        self.check_console = False  # until then, the page's call of the endpoint is a 404
         status, answer = self.client.post("state_mean_by_category", {"question": FRUIT,
                                                                      "state": "Missouri"})
         self.assertEqual(status, 200)

@@ -14,11 +14,11 @@ from statsd.api import ROUTES, find_route
 
 
 #: What a job asked (the dashboard's past jobs) and the years of a question (its
-#: filters): routes that come with the HTTP split.  The page looks for them in
-#: /api/openapi.json and offers past jobs and filters only where they are.
+#: filters).  The page looks for them in /api/openapi.json and offers past jobs
+#: and filters only where they are; PENDING: what this server does not serve yet.
 PAST_JOB = "/api/jobs/"
 YEARS = "/api/years"
-PENDING = {PAST_JOB, YEARS}
+PENDING = {YEARS}
 
 
 class References(HTMLParser):
@@ -86,7 +86,6 @@ class DashboardTest(ServedTestCase):
         for kind in ("states", "trend", "categories", "split"):
             self.assertIn(f'"{kind}"', text)
 
-    @unittest.expectedFailure  # to enable once GET /api/jobs/<job_id> is on main
     def test_the_past_job_endpoint_of_the_script_is_a_route(self):
         route, argument = find_route(PAST_JOB + "job_id_1")
         self.assertIsNotNone(route)
