@@ -509,7 +509,13 @@ ROUTES: List[Route] = [
            QUESTION._replace(required=True),
            STATE._replace(description="a location (trend: repeat it for several; categories and "
                                       "split: required)", repeatable=True),
-           Param("category", "split only: a StratificationCategory1, e.g. 'Age (years)'"))),
+           Param("category", "split: the StratificationCategory1 it splits, e.g. 'Age (years)' "
+                             "(required); the other charts: a filter, as the data endpoints' "
+                             "field"),
+           Param("year_from", "filter: keep rows with YearStart >= this (as the data endpoints)",
+                 {"type": "integer"}),
+           Param("year_to", "filter: keep rows with YearStart <= this", {"type": "integer"}),
+           Param("stratification", "filter (not split): one Stratification1 of category"))),
     Route("health", "/api/health", ("GET",), health,
           "whether statsd serves, for a load balancer or a container's health check",
           {"200": Reply("serving", HEALTH),

@@ -36,10 +36,12 @@ import textwrap
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
-from .ingest import Dataset, LocationData
-from .query import parse_query, required
-from .stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, check_location, check_question,
-                    location_means)
+from .ingest import Accumulator, Dataset, Group, LocationData
+from .query import optional, parse_query, required
+from .request import NO_FILTERS, Filters
+from .selection import group_sums, place_sums, year_sums
+from .stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, check_filters, check_kept,
+                    check_question, location_means, question_mean, resolve_location)
 
 WIDTH = 800
 SVG_TYPE = "image/svg+xml; charset=utf-8"
@@ -68,11 +70,13 @@ class UnknownChart(LookupError):
 
 
 class ChartRequest(NamedTuple):
-    """The checked parameters of a chart."""
+    """The checked parameters of a chart: ``category`` is the split chart's,
+    ``filters`` the rows kept, as the data endpoints' filters keep them."""
 
     question: str
     states: Tuple[str, ...]
     category: Optional[str]
+    filters: Filters = NO_FILTERS
 
 
 # -- drawing primitives ---------------------------------------------------
@@ -260,6 +264,28 @@ def _legend(canvas: Canvas, y: float, items: Sequence[Tuple[str, str, str]]) -> 
         x += 22 + 7.6 * len(label) + 24
 
 
+def _kept(filters: Filters) -> str:
+    """The filters as the end of a subtitle: which rows the chart rests on."""
+    if filters == NO_FILTERS:
+        return ""
+    parts = []
+    if filters.year_from is not None or filters.year_to is not None:
+        parts.append(f"YearStart {filters.year_from if filters.year_from is not None else '...'}"
+                     f" to {filters.year_to if filters.year_to is not None else '...'}")
+    if filters.category is not None:
+        parts.append(filters.category + (f" = {filters.stratification}"
+                                         if filters.stratification is not None else ""))
+    return ". Rows kept: " + ", ".join(parts) if parts else ""
+
+
+def _by_category(groups: Dict[Group, Accumulator]) -> Dict[str, List[Tuple[str, float]]]:
+    """``{category: [(stratification, mean), ...]}``, both sorted."""
+    found: Dict[str, List[Tuple[str, float]]] = {}
+    for (category, stratification), sums in sorted(groups.items()):
+        found.setdefault(category, []).append((stratification, sums.mean))
+    return found
+
+
 def _rank_label(rank: int) -> str:
     return f"rank {rank}"
 
@@ -279,26 +305,27 @@ def _ranks(rows: Sequence[Tuple[str, float]]) -> Dict[str, int]:
 RANK_ALL_BELOW = 10
 
 
-def best_first(dataset: Dataset, question: str) -> List[Tuple[str, float]]:
+def best_first(dataset: Dataset, question: str,
+               filters: Filters = NO_FILTERS) -> List[Tuple[str, float]]:
     """Every location's mean, best first (ties by name), as best5 orders them."""
-    ascending = location_means(dataset, question)
+    ascending = location_means(dataset, question, filters)
     if _is_lower_better(question):
         return ascending
     return sorted(ascending, key=lambda pair: (-pair[1], pair[0]))
 
 
 def draw_states(dataset: Dataset, request: ChartRequest) -> str:
-    question = request.question
-    rows = best_first(dataset, question)
-    overall = dataset.questions[question].overall.mean
+    question, filters = request.question, request.filters
+    rows = best_first(dataset, question, filters)
+    overall = question_mean(dataset, question, filters)
     count = len(rows)
     ranked = count < RANK_ALL_BELOW
     marks: Dict[str, str] = {}
     if ranked:
         marks = {location: _rank_label(rank) for location, rank in _ranks(rows).items()}
     else:
-        best = STATISTICS["best5"].function(dataset, question)
-        worst = STATISTICS["worst5"].function(dataset, question)
+        best = STATISTICS["best5"].function(dataset, question, filters)
+        worst = STATISTICS["worst5"].function(dataset, question, filters)
         marks = {location: f"best {rank}" for rank, location in enumerate(best, 1)}
         marks.update({location: f"worst {rank}" for rank, location in enumerate(worst, 1)})
 
@@ -308,6 +335,7 @@ def draw_states(dataset: Dataset, request: ChartRequest) -> str:
                     f"so each is ranked, 1 = best, {count} = worst")
     else:
         subtitle = f"Mean by location, best ({order}) first; {count} locations"
+    subtitle += _kept(filters)
     canvas = Canvas(0, f"{question}: mean of each of {count} locations, best first")
     top = canvas.heading(question, subtitle) + 44
     canvas.height = top + count * ROW + 60
@@ -352,16 +380,17 @@ def draw_states(dataset: Dataset, request: ChartRequest) -> str:
 
 def draw_diff(dataset: Dataset, request: ChartRequest) -> str:
     """``diff_from_mean`` as a diverging bar chart around 0, in that statistic's order."""
-    question = request.question
-    differences = list(STATISTICS["diff_from_mean"].function(dataset, question).items())
-    overall = dataset.questions[question].overall.mean
+    question, filters = request.question, request.filters
+    differences = list(STATISTICS["diff_from_mean"].function(dataset, question, filters).items())
+    overall = question_mean(dataset, question, filters)
     count = len(differences)
     lower = _is_lower_better(question)
     canvas = Canvas(0, f"{question}: global mean minus each location's mean")
     top = canvas.heading(
         question, f"Global mean ({_value(overall)}) minus each location's mean. Right of 0: "
                   f"the location is below the global mean ({'better' if lower else 'worse'} "
-                  f"here, {'lower' if lower else 'higher'} is better); left: above it") + 44
+                  f"here, {'lower' if lower else 'higher'} is better); left: above it"
+                  + _kept(filters)) + 44
     below, above = BLUE, "url(#above-hatch)"
     canvas.defs.append(
         '<pattern id="above-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
@@ -404,12 +433,13 @@ def _location(dataset: Dataset, request: ChartRequest) -> LocationData:
 def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
     question, state = request.question, request.states[0]
     place = _location(dataset, request)
-    categories = place.by_category()
-    overall = place.overall.mean
+    categories = _by_category(group_sums(dataset, place, request.filters))
+    overall = place_sums(dataset, place, request.filters).mean
 
     canvas = Canvas(0, f"{question}: {state}, mean of each stratification by category")
     fills = _define_fills(canvas)
-    top = canvas.heading(question, f"{state}: mean of each stratification, by category") + 44
+    top = canvas.heading(question, f"{state}: mean of each stratification, by category"
+                                   + _kept(request.filters)) + 44
     _legend(canvas, top - 32, [("rule", "5,3", f"{state} mean {_value(overall)}"
                                                f"{_unit(question)} (all its rows)")])
     heading_row = 22.0
@@ -448,15 +478,17 @@ def draw_split(dataset: Dataset, request: ChartRequest) -> str:
     """One category's groups, each mean beside the location's own mean (a rule)."""
     question, state, category = request.question, request.states[0], request.category
     place = _location(dataset, request)
-    members = place.by_category()[category]
-    overall = place.overall.mean
+    filters = request.filters
+    members = _by_category(group_sums(dataset, place, filters))[category]
+    overall = place_sums(dataset, place, filters).mean
     unit = _unit(question)
 
     canvas = Canvas(0, f"{question}: {state}, {category}, each group against {state}'s mean")
     fills = _define_fills(canvas)
     top = canvas.heading(question, f"{state}, {category}: the mean of each of its "
                                    f"{len(members)} group{'s' if len(members) != 1 else ''}, "
-                                   f"and how far it is from {state}'s mean") + 44
+                                   f"and how far it is from {state}'s mean"
+                                   + _kept(filters)) + 44
     _legend(canvas, top - 32, [("rule", "5,3", f"{state} mean {_value(overall)}{unit} "
                                                f"(all its rows); in brackets: group minus it")])
     row = 26.0
@@ -543,14 +575,43 @@ class TrendPoint(NamedTuple):
     rows: int
 
 
-def trend_series(dataset: Dataset, request: ChartRequest) -> List[Tuple[str, List[TrendPoint]]]:
-    """``[(location, [TrendPoint, ...])]``: National first when it has data, then the states."""
+TOTAL: Group = ("Total", "Total")
+
+
+class TrendSeries(NamedTuple):
+    location: str
+    rows: str  # which rows: "Total", "all rows", or the filter's category
+    points: List[TrendPoint]
+
+
+def trend_series(dataset: Dataset, request: ChartRequest) -> List[TrendSeries]:
+    """National first when it has data, then the states, each a mean per year.
+
+    A series is the location's Total stratification where the data has it
+    (the whole population, not a mix of age bands, incomes and races), else
+    the mean of all its rows of the year; a category filter picks its rows.
+    """
     locations = dataset.questions[request.question].locations
     names = [NATIONAL] if NATIONAL in locations else []
     names += [name for name in request.states if name != NATIONAL]
-    return [(name, [TrendPoint(year, accumulator.mean, accumulator.count)
-                    for year, accumulator in sorted(locations[name].years.items())])
-            for name in names]
+    filters = request.filters
+    series = []
+    total = filters._replace(category=TOTAL[0], stratification=TOTAL[1])
+    for name in names:
+        place = locations[name]
+        if filters.category is not None:
+            sums, rows = year_sums(dataset, place, filters), (
+                f"{filters.category}: {filters.stratification}" if filters.stratification
+                else filters.category)
+        else:
+            sums, rows = year_sums(dataset, place, total), "Total"
+            if not any(year.count for year in sums.values()):
+                sums, rows = year_sums(dataset, place, filters), "all rows"
+        points = [TrendPoint(year, year_sums_.mean, year_sums_.count)
+                  for year, year_sums_ in sorted(sums.items()) if year_sums_.count]
+        if points:
+            series.append(TrendSeries(name, rows, points))
+    return series
 
 
 def _runs(points: Sequence[TrendPoint]) -> List[List[TrendPoint]]:
@@ -567,18 +628,30 @@ def _runs(points: Sequence[TrendPoint]) -> List[List[TrendPoint]]:
 def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
     question = request.question
     series = trend_series(dataset, request)
-    points = [point for _, values in series for point in values]
+    points = [point for line in series for point in line.points]
     if not points:
         raise BadRequest("no YearStart values for these locations")
     years = sorted({point.year for point in points})
     means = [point.mean for point in points]
 
-    shown = ", ".join(name for name, _ in series)
+    shown = ", ".join(line.location for line in series)
+    kinds = sorted({line.rows for line in series})
+    if request.filters.category is not None:
+        which = f"the rows of {kinds[0]}"
+    elif kinds == ["Total"]:
+        which = "the Total stratification (the whole population)"
+    elif "Total" in kinds:
+        which = ("the Total stratification where the data has it (the whole population), "
+                 "else the mean of all rows of the year")
+    else:
+        which = "the mean of all rows of the year (no Total stratification in the data)"
     canvas = Canvas(0, f"{question}: mean per year for {shown}")
-    top = canvas.heading(question, f"Mean per year (YearStart) over all rows of each year: "
-                                   f"{shown}. A line joins consecutive years only")
+    top = canvas.heading(question, f"Mean per year (YearStart) of {shown}: {which}. "
+                                   f"A line joins consecutive years only"
+                                   + _kept(request.filters._replace(category=None,
+                                                                    stratification=None)))
     legend_top = top + 4
-    legend_rows = math.ceil(len(series) / 3)
+    legend_rows = math.ceil(len(series) / 2)
     top = legend_top + legend_rows * 22 + 16
     left, right = 150.0, WIDTH - 30.0
     bottom = top + 340.0
@@ -615,22 +688,23 @@ def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
                 transform=f"rotate(-90 {_n(left - 60)} {_n(middle)})", class_="axis-label")
 
     styles = []
-    for index, (name, values) in enumerate(series):
-        style = _SERIES_STYLES[index if series[0][0] == NATIONAL else index + 1]
+    for index, (name, kind, values) in enumerate(series):
+        style = _SERIES_STYLES[index if series[0].location == NATIONAL else index + 1]
         styles.append(style)
         shape, dash, colour = style
-        column, row = index % 3, index // 3
-        lx, ly = 40 + column * 250, legend_top + row * 22 + 8
+        column, row = index % 2, index // 2
+        lx, ly = 40 + column * 370, legend_top + row * 22 + 8
         canvas.line(lx, ly, lx + 34, ly, stroke=colour, width=2.5, stroke_dasharray=dash)
         _marker(canvas, shape, lx + 17, ly, colour, kind="legend-marker")
-        canvas.text(lx + 42, ly + 5, name, size=13, class_="legend")
+        canvas.text(lx + 42, ly + 5, f"{name} ({_short(kind, 24)})", size=13, class_="legend",
+                    data_location=name, data_rows_of=kind)
         for run in _runs(values):
             if len(run) > 1:
                 path = " ".join(f"{_n(x_at(point.year, index))},{_n(y_of(point.mean))}"
                                 for point in run)
                 canvas.element("polyline", points=path, fill="none", stroke=colour,
                                stroke_width=2.5, stroke_dasharray=dash, class_="series",
-                               data_location=name,
+                               data_location=name, data_rows_of=kind,
                                data_years=" ".join(str(point.year) for point in run))
         for point in values:
             plural = "s" if point.rows != 1 else ""
@@ -639,15 +713,16 @@ def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
                                r=10, fill="none", stroke=INK, stroke_width=1,
                                stroke_dasharray="2,2", class_="few-rows")
             _marker(canvas, shape, x_at(point.year, index), y_of(point.mean), colour,
-                    tooltip=f"{name} {point.year}: {point.mean} (mean of {point.rows} row{plural})",
+                    tooltip=f"{name} {point.year}: {point.mean} (mean of {point.rows} row{plural}"
+                            f", {kind})",
                     data_location=name, data_year=point.year, data_value=repr(point.mean),
-                    data_rows=point.rows)
+                    data_rows=point.rows, data_rows_of=kind)
 
     # How many rows each point rests on, in the year's column: a point of one
     # row is one group of the population, not the location's year.
     y = bottom + 70
     canvas.text(8, y, "Rows behind each point", size=12, weight="bold", class_="rows-heading")
-    for index, (name, values) in enumerate(series):
+    for index, (name, _, values) in enumerate(series):
         y += 18
         shape, _, colour = styles[index]
         _marker(canvas, shape, 16, y - 4, colour, kind="legend-marker")
@@ -696,9 +771,9 @@ def chart_parameters(chart: Chart) -> List[str]:
     names = ["question"]
     if chart.states != "none":
         names.append("state")
-    if chart.needs_category:
-        names.append("category")
-    return names
+    if chart.needs_category:  # the category it splits; it takes the years only
+        return names + ["category", "year_from", "year_to"]
+    return names + ["year_from", "year_to", "category", "stratification"]
 
 
 def render(dataset: Dataset, kind: str, query: str) -> str:
@@ -720,21 +795,42 @@ def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequ
                          repeatable=("state",) if chart.states == "many" else ())
     question = required(params, "question")
     check_question(dataset, question)
-    states = tuple(dict.fromkeys(params.get("state", ())))  # each location once
+    filters = _chart_filters(dataset, chart, params)
+    check_kept(dataset, question, filters)
+    states = tuple(params.get("state", ()))
     if chart.states == "one":
         states = (required(params, "state"),)
     if len(states) > MAX_TREND_LOCATIONS:
         raise BadRequest(f"at most {MAX_TREND_LOCATIONS} states in one chart")
-    for state in states:
-        check_location(dataset, question, state)
+    # Any letter case or LocationAbbr, as the data endpoints take them; each location once.
+    states = tuple(dict.fromkeys(resolve_location(dataset, question, state, filters)
+                                 for state in states))
     if chart.states == "many" and not states and NATIONAL not in dataset.questions[question].locations:
         raise BadRequest("missing parameter 'state' (this question has no National data)")
     category = None
     if chart.needs_category:
         category = required(params, "category")
         place = dataset.questions[question].locations[states[0]]
-        known = list(place.by_category())
+        known = list(_by_category(group_sums(dataset, place, filters)))
         if category not in known:
             raise BadRequest(f"no category {category!r} for {states[0]!r} on this question; "
                              f"categories: {', '.join(known)}")
-    return ChartRequest(question, states, category)
+    return ChartRequest(question, states, category, filters)
+
+
+def _chart_filters(dataset: Dataset, chart: Chart, params: Dict[str, List[str]]) -> Filters:
+    """The filters of a chart's query: the data endpoints' body fields, as parameters."""
+    body: Dict[str, object] = {}
+    for name in ("year_from", "year_to"):
+        text = optional(params, name)
+        if text is not None:
+            if not (text.strip().lstrip("-").isdigit() and text.isascii()):
+                raise BadRequest(f"parameter {name!r} must be a whole number, not {text[:40]!r}")
+            body[name] = int(text)
+    if not chart.needs_category:
+        body["category"] = optional(params, "category")
+        body["stratification"] = optional(params, "stratification")
+    try:
+        return check_filters(dataset, body)
+    except BadRequest as problem:  # named as a chart's client wrote it: a query parameter
+        raise BadRequest(str(problem).replace("field '", "parameter '")) from None

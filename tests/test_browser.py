@@ -14,7 +14,7 @@ install chromium``; ``.ci/run`` installs it when it can).
 import json
 import socket
 import unittest
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from browser import Browser, find_chromium
 from support import OBESITY, ServedTestCase, ServerProcess
@@ -65,6 +65,10 @@ def tearDownModule():
     while _BROWSER:
         _BROWSER.pop().close()  # asked to close, else ended by its PID
 
+
+#: Pick a value in a select of the page by its id, as a person would (its change event).
+SELECT = """(select => { select.value = %s; select.dispatchEvent(new Event("change")); })(
+  document.getElementById(%s))"""
 
 #: Pick a location in the select, as a person would (its change event).
 CHOOSE_LOCATION = """(select => { select.value = %s; select.dispatchEvent(new Event("change")); })(
@@ -262,6 +266,33 @@ class SelectionTest(BrowserTest):
         self.assertIn("state=Washington", shown["chartURL"])
         self.assertEqual(self.hash_of().get("state"), "Washington")
         self.assertNotIn("job", self.hash_of())
+
+    def test_a_filter_is_part_of_the_selection_the_address_the_job_and_the_chart(self):
+        if "/api/years" not in self.client.get("/api/openapi.json")[1]["paths"]:
+            self.skipTest("this server has no GET /api/years yet: the page offers no filters")
+        self.open(link(question=OBESITY, state="Ohio", run="best5"))
+        self.wait_table(5)
+        self.wait("!document.getElementById('filters').hidden", "the filters")
+        years = self.client.get("/api/years?question=" + quote(OBESITY))[1]["data"]
+        self.assertEqual(self.js("[...document.getElementById('year_from').options].slice(1)"
+                                 ".map(o => Number(o.value))"), years)
+        self.js(SELECT % (json.dumps("2016"), json.dumps("year_from")))
+        self.wait("new URLSearchParams(location.hash.slice(1)).get('year_from') === '2016'")
+        self.assertFalse(self.shown()["tableShown"], "the unfiltered result is gone")
+        self.assertIn("year_from=2016", self.shown()["chartURL"])
+        self.js(SELECT % (json.dumps("Income"), json.dumps("category")))
+        self.wait("new URLSearchParams(location.hash.slice(1)).get('category') === 'Income'")
+        self.assertFalse(self.js("document.getElementById('stratification').disabled"))
+        self.js("document.querySelector('[data-statistic=worst5]').click()")
+        rows = self.wait_table()["rows"]
+        expected = self.client.run("worst5", {"question": OBESITY, "year_from": 2016,
+                                              "category": "Income"})
+        self.assert_rows_match(rows, expected, key_column=1)
+        card = self.shown()["card"]
+        self.assertIn("worst5", card)
+        self.assertIn("2016", card)
+        self.assertIn("Income", card)
+        self.assertIn("category=Income", self.shown()["chartURL"])
 
     def test_a_past_job_shows_its_statistic_question_location_table_and_chart(self):
         status, answer = self.client.post("state_mean_by_category", {"question": FRUIT,

@@ -102,6 +102,26 @@ def layout_problems(root):
     return problems
 
 
+def trend_oracle(question, locations, keep=lambda row: True):
+    """``(location, year) -> (mean, rows, kind)`` as the trend chart should draw them, from
+    the CSV: a location's Total rows where its kept rows have some, else all its kept rows."""
+    kept = {}
+    for row in reference.rows():
+        if row["Question"] == question and row["LocationDesc"] in locations and keep(row):
+            kept.setdefault(row["LocationDesc"], []).append(row)
+    found = {}
+    for location, rows in kept.items():
+        total = [row for row in rows
+                 if (row["StratificationCategory1"], row["Stratification1"]) == ("Total", "Total")]
+        chosen, kind = (total, "Total") if total else (rows, "all rows")
+        years = {}
+        for row in chosen:
+            years.setdefault(int(row["YearStart"]), []).append(float(row["Data_Value"]))
+        for year, values in years.items():
+            found[location, year] = (sum(values) / len(values), len(values), kind)
+    return found
+
+
 class ChartTest(ServedTestCase):
     def chart(self, kind, params):
         path = f"/api/charts/{kind}?{urlencode(params)}"
@@ -326,12 +346,17 @@ class ChartTest(ServedTestCase):
         drawn = {(point.get("data-location"), int(point.get("data-year"))): point
                  for point in points}
         self.assertEqual(len(drawn), len(points), "one point per location and year")
-        expected = {(location, year): value
-                    for (q, location, year), value in reference.year_means().items()
-                    if q == question and location in ["National"] + states}
+        oracle = trend_oracle(question, ["National"] + states)
+        expected = {key: value for key, (value, _, _) in oracle.items()}
         self.assertEqual(set(drawn), set(expected))
-        for key, value in expected.items():
+        for key, (value, rows, kind) in oracle.items():
             self.assertAlmostEqual(number(drawn[key], "data-value"), value, delta=0.01, msg=key)
+            self.assertEqual(drawn[key].get("data-rows-of"), kind, key)
+        self.assertIn("Total", {kind for _, _, kind in oracle.values()},
+                      "the sample has Total rows for National")
+        self.assertIn("all rows", {kind for _, _, kind in oracle.values()})
+        subtitle = " ".join(text.text for text in by_class(root, "subtitle"))
+        self.assertIn("the Total stratification where the data has it", subtitle)
         # y is one linear function of the value, x one increasing function of the year.
         centres = {key: center(point) for key, point in drawn.items()}
         low = min(expected, key=expected.get)
@@ -353,11 +378,7 @@ class ChartTest(ServedTestCase):
                 if other != location and other_year == year:
                     self.assertGreater(abs(x - other_x) + abs(y - other_y), 4, (location, other, year))
         # Rows behind each point, drawn and in the data, as counted in the CSV.
-        counts = {}
-        for row in reference.rows():
-            if row["Question"] == question:
-                key = (row["LocationDesc"], int(row["YearStart"]))
-                counts[key] = counts.get(key, 0) + 1
+        counts = {key: rows for key, (_, rows, _) in oracle.items()}
         rings = by_class(root, "few-rows")
         few = [key for key in expected if counts[key] < charts.FEW_ROWS]
         self.assertTrue(few, "the sample has points resting on one or two rows")
@@ -388,10 +409,88 @@ class ChartTest(ServedTestCase):
 
     def test_trend_draws_a_location_named_twice_once(self):
         root = self.chart("trend", [("question", OBESITY), ("state", "Ohio"), ("state", "Ohio")])
-        self.assertEqual([text.text for text in by_class(root, "legend")], ["National", "Ohio"])
+        self.assertEqual([text.get("data-location") for text in by_class(root, "legend")],
+                         ["National", "Ohio"])
         ohio = [point.get("data-year") for point in by_class(root, "point")
                 if point.get("data-location") == "Ohio"]
         self.assertEqual(len(ohio), len(set(ohio)))
+
+    # -- filters -------------------------------------------------------------------
+
+    def test_charts_take_the_filters_of_the_data_endpoints(self):
+        question, state = OBESITY, "Ohio"
+        years = lambda row: 2015 <= int(row["YearStart"]) <= 2018  # noqa: E731
+
+        def means(key, keep):
+            values = {}
+            for row in reference.rows():
+                if row["Question"] == question and keep(row):
+                    values.setdefault(key(row), []).append(float(row["Data_Value"]))
+            return {name: sum(numbers) / len(numbers) for name, numbers in values.items()}
+
+        root = self.chart("states", {"question": question, "year_from": 2015, "year_to": 2018})
+        expected = means(lambda row: row["LocationDesc"], years)
+        drawn = {bar.get("data-location"): number(bar, "data-value") for bar in by_class(root, "bar")}
+        self.assertEqual(set(drawn), set(expected))
+        for location, value in drawn.items():
+            self.assertAlmostEqual(value, expected[location], delta=0.01, msg=location)
+        (rule,) = by_class(root, "global-mean")
+        self.assertAlmostEqual(number(rule, "data-value"),
+                               means(lambda row: "all", years)["all"], delta=0.01)
+        self.assertIn("Rows kept: YearStart 2015 to 2018",
+                      " ".join(text.text for text in by_class(root, "subtitle")))
+
+        income = lambda row: row["StratificationCategory1"] == "Income"  # noqa: E731
+        root = self.chart("diff", {"question": question, "category": "Income"})
+        location_means = means(lambda row: row["LocationDesc"], income)
+        overall = means(lambda row: "all", income)["all"]
+        for bar in by_class(root, "bar"):
+            self.assertAlmostEqual(number(bar, "data-value"),
+                                   overall - location_means[bar.get("data-location")], delta=0.01)
+
+        root = self.chart("categories", {"question": question, "state": state,
+                                         "category": "Income"})
+        self.assertEqual({bar.get("data-category") for bar in by_class(root, "bar")}, {"Income"})
+        (rule,) = by_class(root, "location-mean")
+        self.assertAlmostEqual(number(rule, "data-value"), means(
+            lambda row: "x", lambda row: income(row) and row["LocationDesc"] == state)["x"],
+            delta=0.01)
+
+        root = self.chart("trend", [("question", question), ("state", state),
+                                    ("category", "Income")])
+        oracle = trend_oracle(question, ["National", state], income)
+        drawn = {(point.get("data-location"), int(point.get("data-year"))): point
+                 for point in by_class(root, "point")}
+        self.assertEqual(set(drawn), set(oracle))
+        for key, (value, rows, _) in oracle.items():
+            self.assertAlmostEqual(number(drawn[key], "data-value"), value, delta=0.01)
+            self.assertEqual(int(drawn[key].get("data-rows")), rows)
+            self.assertEqual(drawn[key].get("data-rows-of"), "Income")
+
+        root = self.chart("split", {"question": question, "state": state,
+                                    "category": "Age (years)", "year_from": 2018})
+        later = lambda row: int(row["YearStart"]) >= 2018 and row["LocationDesc"] == state  # noqa: E731
+        expected = means(lambda row: row["Stratification1"],
+                         lambda row: later(row) and row["StratificationCategory1"] == "Age (years)")
+        drawn = {bar.get("data-stratification"): number(bar, "data-value")
+                 for bar in by_class(root, "bar")}
+        self.assertEqual(set(drawn), set(expected))
+        for group, value in drawn.items():
+            self.assertAlmostEqual(value, expected[group], delta=0.01)
+
+        q = quote(question)
+        for path, reason in [
+                (f"/api/charts/states?question={q}&year_from=soon", "parameter 'year_from'"),
+                (f"/api/charts/states?question={q}&year_from=2019&year_to=2015", "year_from"),
+                (f"/api/charts/states?question={q}&category=Shoe+size", "category"),
+                (f"/api/charts/states?question={q}&stratification=Male", "stratification"),
+                (f"/api/charts/states?question={q}&year_from=1990&year_to=1991", "no data"),
+                (f"/api/charts/split?question={q}&state=Ohio&category=Income&stratification=Male",
+                 "unknown parameter 'stratification'")]:
+            with self.subTest(path=path):
+                status, _, body = self.client.request("GET", path)
+                self.assertEqual(status, 400, body)
+                self.assertIn(reason, body["reason"])
 
     # -- bad requests ----------------------------------------------------------------
 
