@@ -159,6 +159,10 @@ def submit_job(call: Call) -> Response:
 MAX_WAIT = 30.0
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
+#: The most jobs one GET /api/jobs lists (about 25 bytes each in JSON, so a
+#: few MB at most); past it the full listing is refused and ?last=N is the way.
+MAX_LISTED = 100_000
+
 #: Answers that may change from one request to the next are not stored by caches.
 NO_STORE = ("Cache-Control", "no-store")
 
@@ -260,17 +264,33 @@ def _matches(if_none_match: Optional[str], etag: str) -> bool:
 
 
 def list_jobs(call: Call) -> Response:
-    """Every job, as the contract says; ``?last=N``: the last N, and the total."""
+    """Every job, as the contract says; ``?last=N``: the last N, and the total.
+
+    The answer is built in memory, so it is bounded: a listing that would
+    hold more than MAX_LISTED jobs (ids continue after a stray
+    ``job_id_1000000000.json``) is a 400 pointing to a smaller ``?last=N``,
+    never a billion entries.  ``last`` larger than the jobs there are is
+    all of them, as before.
+    """
     jobs = call.server.jobs
+    total = jobs.accepted()
     last_text = call.params.get("last", [None])[0]
     if last_text is None:
+        if total > MAX_LISTED:
+            raise Problem(400, f"{total} jobs are more than the {MAX_LISTED} listed at once; "
+                               f"ask for the last ones with /api/jobs?last=N (N up to {MAX_LISTED})")
         return json_response({"status": "done",
                               "data": [{job_id: state} for job_id, state in jobs.states()]},
                              headers=[NO_STORE])
-    if not (last_text.isascii() and last_text.isdigit()) or int(last_text) < 1:
+    digits = last_text.lstrip("0")
+    if not (last_text.isascii() and last_text.isdigit()) or not digits:
         raise Problem(400, f"parameter 'last' must be a whole number from 1, not {last_text[:40]!r}")
-    total = jobs.accepted()
-    data = [{job_id: state} for job_id, state in jobs.states(last=int(last_text))]
+    # A huge digit string counts as "more than any": int() of it is slow (3.11+ refuses it).
+    last = int(digits) if len(digits) <= 18 else 10 ** 18
+    if min(last, total) > MAX_LISTED:
+        raise Problem(400, f"parameter 'last' may list at most {MAX_LISTED} jobs at once, "
+                           f"not {last_text[:40]}")
+    data = [{job_id: state} for job_id, state in jobs.states(last=last)]
     return json_response({"status": "done", "data": data, "total": total}, headers=[NO_STORE])
 
 
@@ -427,14 +447,17 @@ ROUTES: List[Route] = [
            Param("wait", "seconds (a decimal number, 0 to 30) to wait for a running job to "
                          "end before answering; the answer comes as soon as it ends",
                  {"type": "number", "minimum": 0, "maximum": MAX_WAIT}))),
-    Route("jobs", "/api/jobs", ("GET",), list_jobs, "every job id and its state, in job order",
+    Route("jobs", "/api/jobs", ("GET",), list_jobs,
+          "every job id and its state, in job order; past 100,000 jobs only with last=N",
           {"200": Reply("every job id and its state, in job order; with last=N, the last N jobs "
                         "and \"total\", the number of jobs accepted",
                         listing({"type": "array", "items": {
                             "type": "object", "additionalProperties": {
                                 "type": "string",
                                 "enum": ["running", "done", "error", "expired"]}}})),
-           "400": Reply("last is not a whole number from 1", ERROR_REF)},
+           "400": Reply("last is not a whole number from 1, or the answer would list more "
+                        "than 100,000 jobs (more were accepted, and last is missing or above "
+                        "100,000): ask for last=N", ERROR_REF)},
           (Param("last", "only the last N jobs (the answer then also holds \"total\")",
                  {"type": "integer", "minimum": 1}),)),
     Route("job", "/api/jobs/{job_id}", ("GET",), describe_job,

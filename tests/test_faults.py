@@ -299,11 +299,22 @@ class StrayResultFileTest(unittest.TestCase):
                     self.assertEqual(client.get(f"/api/get_results/job_id_{number}"),
                                      (200, {"status": "done", "data": {"stray": 1}}))
                     self.assertEqual(client.get(f"/api/get_results/job_id_{number - 1}")[0], 410)
+                    # The whole list (or a last=N above the bound) is refused, not built.
+                    for path in ("/api/jobs", "/api/jobs?last=100001", f"/api/jobs?last={10 ** 30}"):
+                        status, answer = client.get(path)
+                        self.assertEqual((status, answer["status"]), (400, "error"), path)
+                        self.assertIn("at once", answer["reason"])
+                    self.assertIn("/api/jobs?last=N", client.get("/api/jobs")[1]["reason"])
                     endpoint, body, expected = CASES[0]
                     self.assertEqual(client.post(endpoint, body),
                                      (200, {"job_id": f"job_id_{number + 1}"}))
                     assert_close(self, client.wait_result(f"job_id_{number + 1}")["data"], expected)
                     self.assertLess(peak_rss_mb(server.process.pid), 80)
+                    # At the bound the list is served, ending with the newest job.
+                    status, listing = client.get("/api/jobs?last=100000")
+                    self.assertEqual((status, len(listing["data"])), (200, 100_000))
+                    self.assertEqual(listing["data"][-1], {f"job_id_{number + 1}": "done"})
+                    self.assertEqual(listing["data"][0], {f"job_id_{number - 99_998}": "expired"})
                     client.close()
 
 
