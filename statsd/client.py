@@ -32,6 +32,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
+from .csvresult import COLUMNS, UNKNOWN_FLAT
 from .stats import STATISTICS
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
@@ -283,25 +284,33 @@ def _tuple_key(text: str, size: int) -> Optional[Tuple[str, ...]]:
 
 
 def result_table(statistic: Optional[str], data: Any) -> str:
-    """The ``data`` of a statistic as a readable table (``statistic`` None: by its shape)."""
+    """The ``data`` of a statistic as a readable table (``statistic`` None: by its shape).
+
+    The columns are the ones of the statistic's CSV (``?format=csv``, see
+    statsd/csvresult.py): ``location,mean``, ``location,difference``,
+    ``global_mean``, ``location,category,stratification,mean``; best5 and
+    worst5 lead with their rank.  A ``{location: number}`` result whose
+    statistic is not known (a job the server no longer describes) cannot tell
+    a mean from a difference: its column is the generic ``value``, and a
+    last line says so.
+    """
     statistic = statistic or guess_statistic(data)
     if statistic == "global_mean":
-        return table([("global_mean", data["global_mean"])], ("", "mean"))
+        return table([(data["global_mean"],)], COLUMNS["global_mean"])
     if statistic == "mean_by_category":
         rows = [(*ast.literal_eval(key), mean) for key, mean in data.items()]
-        return table(rows, ("location", "category", "stratification", "mean"))
+        return table(rows, COLUMNS[statistic])
     if statistic == "state_mean_by_category":
         ((state, groups),) = data.items()
-        rows = [(*ast.literal_eval(key), mean) for key, mean in groups.items()]
-        return f"{state}\n" + table(rows, ("category", "stratification", "mean"))
-    if statistic is None:
-        value = "value"
-    else:
-        value = "global mean - mean" if "diff" in statistic else "mean"
+        rows = [(state, *ast.literal_eval(key), mean) for key, mean in groups.items()]
+        return table(rows, COLUMNS[statistic])
+    if statistic is None or statistic not in COLUMNS:
+        return table(list(data.items()), UNKNOWN_FLAT) + (
+            "\n(value: a mean or a difference; the server no longer says which statistic ran)")
     if statistic in ("best5", "worst5"):
         return table([(rank, location, mean) for rank, (location, mean)
-                      in enumerate(data.items(), 1)], ("rank", "location", value))
-    return table(list(data.items()), ("location", value))
+                      in enumerate(data.items(), 1)], ("rank", *COLUMNS[statistic]))
+    return table(list(data.items()), COLUMNS[statistic])
 
 
 # -- the commands -------------------------------------------------------------------

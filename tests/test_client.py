@@ -7,6 +7,7 @@ independently of statsd); errors must exit non-zero with the server's reason.
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -70,9 +71,10 @@ class ClientTest(ServedTestCase):
         expected = self.client.run("state_mean_by_category",
                                             {"question": OBESITY, "state": "Ohio"})["Ohio"]
         lines = out.splitlines()
-        self.assertEqual(lines[1], "Ohio")
-        self.assertEqual(len(lines), 4 + len(expected))
-        for line, value in zip(lines[4:], expected.values()):
+        self.assertEqual(lines[1].split(), ["location", "category", "stratification", "mean"])
+        self.assertEqual(len(lines), 3 + len(expected))
+        for line, value in zip(lines[3:], expected.values()):
+            self.assertTrue(line.startswith("Ohio "), line)
             self.assertAlmostEqual(float(line.split()[-1]), value, delta=0.0005)
 
     def test_jobs_num_jobs_questions_states_result(self):
@@ -197,6 +199,43 @@ class ClientTest(ServedTestCase):
         out, _ = self.run_client("--json", "result", job_id[len("job_id_"):])
         self.assertEqual(json.loads(out), {"status": "done", "data": expected})
 
+    def test_result_shows_its_statistics_own_columns(self):
+        """``result N`` heads each statistic's table with the columns of its CSV."""
+        columns = {"states_mean": ["location", "mean"], "state_mean": ["location", "mean"],
+                   "best5": ["rank", "location", "mean"], "worst5": ["rank", "location", "mean"],
+                   "diff_from_mean": ["location", "difference"],
+                   "state_diff_from_mean": ["location", "difference"],
+                   "global_mean": ["global_mean"],
+                   "mean_by_category": ["location", "category", "stratification", "mean"],
+                   "state_mean_by_category": ["location", "category", "stratification", "mean"]}
+        seen = set()
+        for endpoint, name, body, expected in conformance_cases():
+            if endpoint in seen:
+                continue
+            seen.add(endpoint)
+            with self.subTest(case=name):
+                status, answer = self.client.post(endpoint, body)
+                self.assertEqual(status, 200)
+                job_id = answer["job_id"]
+                self.client.wait_result(job_id)
+                out, _ = self.run_client("result", job_id[len("job_id_"):])
+                lines = out.splitlines()
+                self.assertEqual(lines[:2], [f"{job_id}: {endpoint}", body["question"]])
+                self.assertEqual(lines[2].split(), columns[endpoint])
+                if endpoint == "state_mean_by_category":
+                    ((_, expected),) = expected.items()
+                values = list(expected.values())
+                rows = lines[4:]
+                self.assertEqual(len(rows), len(values))
+                for row, value in zip(rows, values):  # shown to 3 decimals
+                    self.assertAlmostEqual(float(row.split()[-1]), value, delta=0.00051)
+                if columns[endpoint][-2:] in (["location", "mean"], ["location", "difference"]):
+                    shown = [row.rsplit(None, 1)[0].strip() for row in rows]
+                    if endpoint in ("best5", "worst5"):
+                        shown = [text.split(None, 1)[1].strip() for text in shown]
+                    self.assertEqual(shown, list(expected))
+        self.assertEqual(seen, set(columns))
+
     def last_job_id(self) -> str:
         data = self.client.get("/api/jobs?last=1")[1]["data"]
         return next(iter(data[0]))
@@ -244,7 +283,7 @@ class ClientTest(ServedTestCase):
 
 
 class FilterTest(ServedTestCase):
-    """The filter options and --csv, once the server knows them (statsd's filters).
+    """The filter options and --csv (statsd's filters and ?format=csv): never skipped.
 
     Answers are checked against naive means over the sample's rows
     (tests/reference.py), not against statsd's own code.
@@ -254,14 +293,6 @@ class FilterTest(ServedTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.url = f"http://127.0.0.1:{cls.server.port}"
-        # A server that knows the filters refuses a year of the wrong type.
-        status, _ = cls.client.post("global_mean", {"question": OBESITY, "year_from": "x"})
-        cls.filters = status == 400
-        status, answer = cls.client.post("global_mean", {"question": OBESITY})
-        cls.client.wait_result(answer["job_id"])
-        status, headers, _ = cls.client.request(
-            "GET", f"/api/get_results/{answer['job_id']}?format=csv")
-        cls.csv = status == 200 and headers.get("Content-Type", "").startswith("text/csv")
 
     def run_client(self, *argv, expect=0):
         stdout, stderr = io.StringIO(), io.StringIO()
@@ -278,8 +309,6 @@ class FilterTest(ServedTestCase):
         return {location: mean(numbers) for location, numbers in values.items()}
 
     def test_year_and_category_filters_are_sent_and_answered(self):
-        if not self.filters:
-            self.skipTest("this server does not know the filters yet (year_from ignored)")
         out, _ = self.run_client("--json", "states_mean", "-q", OBESITY, "--year-from", "2015",
                                  "--year-to", "2018", "--category", "Income")
         answer = json.loads(out)["data"]
@@ -297,8 +326,6 @@ class FilterTest(ServedTestCase):
         self.assertIn("year_from", err)
 
     def test_csv_result(self):
-        if not self.csv:
-            self.skipTest("this server does not answer ?format=csv yet")
         out, _ = self.run_client("best5", "-q", OBESITY, "--csv")
         lines = out.splitlines()
         self.assertEqual(lines[0], "location,mean")
@@ -310,6 +337,40 @@ class FilterTest(ServedTestCase):
         job_id = next(iter(self.client.get("/api/jobs?last=1")[1]["data"][0]))
         again, _ = self.run_client("result", job_id[len("job_id_"):], "--csv")
         self.assertEqual(again, out)
+
+
+class EarlierRunResultTest(unittest.TestCase):
+    def test_a_result_of_an_earlier_run_shows_the_generic_column_and_says_so(self):
+        """After a restart the server no longer knows what a job asked: mean or difference?"""
+        first = ServerProcess(keep_directory=True).start()
+        directory = first.directory
+        self.addCleanup(shutil.rmtree, directory, True)
+        try:
+            web = first.client()
+            flat = web.run("diff_from_mean", {"question": OBESITY})
+            whole = web.run("global_mean", {"question": OBESITY})
+            web.close()
+        finally:
+            first.stop()
+        with ServerProcess(directory=directory) as second:
+            def result(number: str) -> str:
+                stdout, stderr = io.StringIO(), io.StringIO()
+                code = client.main(["--server", f"127.0.0.1:{second.port}", "result", number],
+                                   stdout=stdout, stderr=stderr)
+                self.assertEqual(code, 0, stderr.getvalue())
+                return stdout.getvalue()
+            lines = result("1").splitlines()
+            self.assertEqual(lines[0], "job_id_1: result")
+            self.assertEqual(lines[1].split(), ["location", "value"])
+            self.assertIn("the server no longer says which statistic", lines[-1])
+            rows = lines[3:-1]
+            self.assertEqual([row.rsplit(None, 1)[0].strip() for row in rows], list(flat))
+            for row, value in zip(rows, flat.values()):
+                self.assertAlmostEqual(float(row.split()[-1]), value, delta=0.0005)
+            # global_mean's shape is its own: its column is known without the request.
+            lines = result("2").splitlines()
+            self.assertEqual(lines[1:], ["global_mean", "-----------",
+                                         f"{whole['global_mean']:11.3f}"])
 
 
 class ClientCommandTest(unittest.TestCase):
