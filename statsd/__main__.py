@@ -74,7 +74,7 @@ def positive_float(text: str) -> float:
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show each option's default, except those worked out at run time (None)."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
         if action.default is None:
             return action.help or ""
         return super()._get_help_string(action)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
 from .ingest import Accumulator, Dataset, Group, LocationData
@@ -82,7 +82,7 @@ class ChartRequest(NamedTuple):
 # -- drawing primitives ---------------------------------------------------
 
 
-def _attributes(attributes: Dict[str, object]) -> str:
+def _attributes(attributes: Mapping[str, object]) -> str:
     """``name="value"`` pairs; ``class_`` is ``class``, ``data_value`` is ``data-value``."""
     parts = []
     for name, value in attributes.items():
@@ -104,6 +104,11 @@ class Canvas:
 
     def element(self, tag: str, text: Optional[str] = None, tooltip: Optional[str] = None,
                 **attributes: object) -> None:
+        self.add(tag, attributes, text, tooltip)
+
+    def add(self, tag: str, attributes: Mapping[str, object], text: Optional[str] = None,
+            tooltip: Optional[str] = None) -> None:
+        """:meth:`element` with its attributes as a mapping (one built by the caller)."""
         inner = ""
         if tooltip is not None:
             inner += f"<title>{escape(tooltip)}</title>"
@@ -114,13 +119,14 @@ class Canvas:
 
     def text(self, x: float, y: float, text: str, size: int = 13, anchor: str = "start",
              weight: Optional[str] = None, **attributes: object) -> None:
-        self.element("text", text, x=_n(x), y=_n(y), font_size=size, text_anchor=anchor,
-                     font_weight=weight, fill=attributes.pop("fill", INK), **attributes)
+        self.add("text", dict(x=_n(x), y=_n(y), font_size=size, text_anchor=anchor,
+                              font_weight=weight, fill=attributes.pop("fill", INK), **attributes),
+                 text)
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = INK,
              width: float = 1, **attributes: object) -> None:
-        self.element("line", x1=_n(x1), y1=_n(y1), x2=_n(x2), y2=_n(y2), stroke=stroke,
-                     stroke_width=width, **attributes)
+        self.add("line", dict(x1=_n(x1), y1=_n(y1), x2=_n(x2), y2=_n(y2), stroke=stroke,
+                              stroke_width=width, **attributes))
 
     def heading(self, title: str, subtitle: str) -> float:
         """Draw the title (wrapped) and a grey subtitle; return the y below them."""
@@ -479,6 +485,8 @@ def draw_split(dataset: Dataset, request: ChartRequest) -> str:
     question, state, category = request.question, request.states[0], request.category
     place = _location(dataset, request)
     filters = request.filters
+    if category is None:  # chart_request() asks one of the split chart; this narrows the type
+        raise BadRequest("the split chart needs a category")
     members = _by_category(group_sums(dataset, place, filters))[category]
     overall = place_sums(dataset, place, filters).mean
     unit = _unit(question)
@@ -536,29 +544,29 @@ def _marker(canvas: Canvas, shape: str, x: float, y: float, colour: str,
     size = 5.0
     common = dict(stroke=INK, stroke_width=1, class_=kind, **data)
     if shape == "square":
-        canvas.element("rect", x=_n(x - size), y=_n(y - size), width=_n(2 * size),
-                       height=_n(2 * size), fill=colour, **common)
+        canvas.add("rect", dict(x=_n(x - size), y=_n(y - size), width=_n(2 * size),
+                                height=_n(2 * size), fill=colour, **common))
     elif shape == "square-open":
-        canvas.element("rect", x=_n(x - size), y=_n(y - size), width=_n(2 * size),
-                       height=_n(2 * size), fill="#ffffff", **{**common, "stroke": colour,
-                                                               "stroke_width": 2})
+        canvas.add("rect", dict(x=_n(x - size), y=_n(y - size), width=_n(2 * size),
+                                height=_n(2 * size), fill="#ffffff",
+                                **{**common, "stroke": colour, "stroke_width": 2}))
     elif shape == "circle":
-        canvas.element("circle", cx=_n(x), cy=_n(y), r=_n(size), fill=colour, **common)
+        canvas.add("circle", dict(cx=_n(x), cy=_n(y), r=_n(size), fill=colour, **common))
     elif shape == "circle-open":
-        canvas.element("circle", cx=_n(x), cy=_n(y), r=_n(size), fill="#ffffff",
-                       **{**common, "stroke": colour, "stroke_width": 2})
+        canvas.add("circle", dict(cx=_n(x), cy=_n(y), r=_n(size), fill="#ffffff",
+                                  **{**common, "stroke": colour, "stroke_width": 2}))
     elif shape == "triangle":
         points = f"{_n(x)},{_n(y - size - 1)} {_n(x - size - 1)},{_n(y + size + 1)} " \
                  f"{_n(x + size + 1)},{_n(y + size + 1)}"
-        canvas.element("polygon", points=points, fill=colour, **common)
+        canvas.add("polygon", dict(points=points, fill=colour, **common))
     elif shape == "diamond":
         points = f"{_n(x)},{_n(y - size - 1)} {_n(x + size + 1)},{_n(y)} " \
                  f"{_n(x)},{_n(y + size + 1)} {_n(x - size - 1)},{_n(y)}"
-        canvas.element("polygon", points=points, fill=colour, **common)
+        canvas.add("polygon", dict(points=points, fill=colour, **common))
     else:  # cross
         path = f"M{_n(x - size)},{_n(y - size)} L{_n(x + size)},{_n(y + size)} " \
                f"M{_n(x - size)},{_n(y + size)} L{_n(x + size)},{_n(y - size)}"
-        canvas.element("path", d=path, **{**common, "stroke": colour, "stroke_width": 3})
+        canvas.add("path", dict(d=path, **{**common, "stroke": colour, "stroke_width": 3}))
 
 
 #: A point resting on fewer rows than this is ringed: it is a group or two, not a year.

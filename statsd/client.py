@@ -423,9 +423,9 @@ def run_command(server: Server, args: argparse.Namespace, progress: Progress) ->
         return answer, f"{answer['num_jobs']} jobs queued or running"
     if command == "shutdown":
         answer = server.call("POST", "/api/graceful_shutdown", {})
-        text = {"done": "no jobs left: the server is stopping",
+        said = {"done": "no jobs left: the server is stopping",
                 "shutting down": "the server finishes its queued jobs, then stops"}
-        return answer, text.get(answer.get("status"), str(answer))
+        return answer, said.get(answer.get("status"), str(answer))
     raise ClientError(f"unknown command {command!r}", exit_code=2)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -122,7 +122,7 @@ def parse(text: str) -> Dict[str, Family]:
     if text and not text.endswith("\n"):
         raise ExpositionError("the last line does not end with a line feed")
     families: Dict[str, Family] = {}
-    finished = set()  # families whose group of lines has ended
+    finished: Set[str] = set()  # families whose group of lines has ended
     current: Optional[str] = None
     series = set()
     for number, line in enumerate(text.split("\n")[:-1], 1):
@@ -163,12 +163,12 @@ def parse(text: str) -> Dict[str, Family]:
         labels: Dict[str, str] = {}
         if stripped[index:index + 1] == "{":
             labels, index = _parse_labels(stripped, index, number)
-        rest = stripped[index:].split()
-        if len(rest) not in (1, 2) or (stripped[index:index + 1] not in (" ", "\t")):
+        fields = stripped[index:].split()
+        if len(fields) not in (1, 2) or (stripped[index:index + 1] not in (" ", "\t")):
             raise ExpositionError(f"line {number}: expected a value (and a timestamp): {line!r}")
-        value = parse_value(rest[0])
-        if len(rest) == 2 and not re.fullmatch(r"-?\d+", rest[1]):
-            raise ExpositionError(f"line {number}: bad timestamp {rest[1]!r}")
+        value = parse_value(fields[0])
+        if len(fields) == 2 and not re.fullmatch(r"-?\d+", fields[1]):
+            raise ExpositionError(f"line {number}: bad timestamp {fields[1]!r}")
         name = _family_of(sample_name, families)
         current = _enter(name, current, finished, number)
         family = families.setdefault(name, Family(name))

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import unittest
 import zipfile
+from typing import IO, List
 
 import reference
 from support import OBESITY, PROJECT, SAMPLE_CSV, Client, wait_for
@@ -49,10 +50,12 @@ class Archived:
             [sys.executable, "-I", archive, "--host", "127.0.0.1", *args], cwd=cwd,
             env=isolated_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
-        self.lines = []
+        assert self.process.stdout is not None  # stdout=PIPE
+        self.stdout: IO[str] = self.process.stdout
+        self.lines: List[str] = []
 
     def port_from_output(self) -> int:
-        for line in self.process.stdout:
+        for line in self.stdout:
             self.lines.append(line)
             match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
             if match:
@@ -60,7 +63,7 @@ class Archived:
         raise AssertionError(f"the archive did not serve: {''.join(self.lines)}")
 
     def stop(self) -> int:
-        if self.process.stdout.closed:  # stopped already
+        if self.stdout.closed:  # stopped already
             return self.process.returncode
         if self.process.poll() is None:
             self.process.terminate()
@@ -69,12 +72,15 @@ class Archived:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait(10)
-        self.lines.append(self.process.stdout.read())
-        self.process.stdout.close()
+        self.lines.append(self.stdout.read())
+        self.stdout.close()
         return code
 
 
 class ArchiveTest(unittest.TestCase):
+    build_directory: str
+    archive: str
+
     @classmethod
     def setUpClass(cls):
         cls.build_directory = tempfile.mkdtemp(prefix="statsd-dist-")

@@ -14,6 +14,7 @@ install chromium``; ``.ci/run`` installs it when it can).
 import json
 import socket
 import unittest
+from typing import List
 from urllib.parse import quote, urlencode
 
 from browser import Browser, find_chromium
@@ -51,7 +52,7 @@ COLOURS = """(element => {
 })"""
 
 
-_BROWSER = []
+_BROWSER: List[Browser] = []  # the one browser of the run, started on first use
 
 
 def shared_browser():

@@ -19,7 +19,7 @@ import unittest
 from support import OBESITY, SAMPLE_CSV
 
 from statsd.csvresult import COLUMNS, to_csv
-from statsd.ingest import load_csv
+from statsd.ingest import Dataset, load_csv
 from statsd.request import Filters, JobRequest
 from statsd.stats import STATISTICS, compute
 
@@ -29,6 +29,8 @@ def parse(text: str):
 
 
 class CsvResultTest(unittest.TestCase):
+    dataset: Dataset
+
     @classmethod
     def setUpClass(cls):
         cls.dataset = load_csv(SAMPLE_CSV)

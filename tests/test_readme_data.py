@@ -74,6 +74,7 @@ def run_command(connection: http.client.HTTPConnection, command: str) -> str:
             url, index = word, index + 1
     if head:
         method = "HEAD"
+    assert url is not None, f"no URL in {command!r}"
     path = "/" + url.split("/", 3)[3]
     deadline = time.monotonic() + 10
     while True:

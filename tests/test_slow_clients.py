@@ -82,7 +82,9 @@ class SlowClientsTest(ServedTestCase):
         """50 connections sending 98 header lines of 65 KB each, never finished."""
         line = b"X-Big: " + b"y" * 65000 + b"\r\n"
         statuses: List[object] = [None] * 50
-        peak = [rss_mb(self.server.process.pid)]
+        process = self.server.process
+        assert process is not None  # started by setUpClass
+        peak = [rss_mb(process.pid)]
 
         def flood(index: int) -> None:
             with socket.create_connection(("127.0.0.1", self.server.port), timeout=5) as sock:
@@ -97,7 +99,7 @@ class SlowClientsTest(ServedTestCase):
 
         def watch() -> None:
             while any(thread.is_alive() for thread in flooders.threads):
-                peak.append(rss_mb(self.server.process.pid))
+                peak.append(rss_mb(process.pid))
                 time.sleep(0.05)
 
         with Threads(50, flood, timeout=30) as flooders:
