@@ -28,7 +28,9 @@ class BenchSmokeTest(unittest.TestCase):
         cls.output = os.path.join(cls.directory.name, "report.json")
         command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "1",
                    "--duration", "0.6", "--rounds", "1", "--warmup", "0.1", "--clients", "2",
-                   "--jobs", "20,60", "--file-cost-files", "200", "--workdir", cls.directory.name, "--output", cls.output]
+                   "--jobs", "20,60", "--file-cost-files", "200",
+                   # An A/B of an option in the same turns: statsd against itself with one worker.
+                   "--baseline", PROJECT, "--baseline-args", "--threads 1", "--workdir", cls.directory.name, "--output", cls.output]
         cls.completed = subprocess.run(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, timeout=120)
         with open(cls.output, encoding="utf-8") as handle:
@@ -59,9 +61,9 @@ class BenchSmokeTest(unittest.TestCase):
 
     def test_every_mode_ran_against_every_server_without_errors(self):
         runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
-        self.assertEqual(set(runs), {("cycle", "bare"), ("cycle", "shape"), ("cycle", "statsd"),
-                                     ("post", "bare"), ("post", "shape"), ("post", "statsd"),
-                                     ("get", "bare"), ("get", "statsd")})
+        self.assertEqual(set(runs), {(mode, server) for mode in bench.MODES
+                                     for server in ("bare", "statsd", "baseline")}
+                         | {("cycle", "shape"), ("post", "shape")})
         for (mode, server), row in runs.items():
             with self.subTest(mode=mode, server=server):
                 self.assertEqual(row["clients"], 2)
@@ -93,6 +95,13 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertAlmostEqual(statsd["ratios"]["bare"]["ops_per_s"],
                                statsd["ops_per_s"] / runs[("cycle", "bare")]["ops_per_s"])
         self.assertIsNone(runs[("get", "bare")]["reference"])
+        # And against the baseline of --baseline, with the same reference as statsd's.
+        for mode in bench.MODES:
+            statsd, baseline = runs[(mode, "statsd")], runs[(mode, "baseline")]
+            self.assertEqual(baseline["reference"], statsd["reference"])
+            self.assertAlmostEqual(statsd["ratios"]["baseline"]["ops_per_s"],
+                                   statsd["ops_per_s"] / baseline["ops_per_s"])
+        self.assertIn("statsd / baseline (", self.completed.stdout)
         self.assertIn("x shape)", self.completed.stdout)
 
     def test_result_file_cost_is_measured_where_the_servers_write(self):
