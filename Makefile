@@ -1,7 +1,9 @@
 # statsd: the commands of the README.  Only python3 and make are needed.
 PYTHON ?= python3
+# Where `make dist` writes the one-file statsd.
+DIST ?= dist/statsd.pyz
 
-.PHONY: run test bench clean
+.PHONY: help run test bench dist clean
 
 ## run: serve data/brfss_sample.csv on http://127.0.0.1:5000
 run:
@@ -20,7 +22,15 @@ test:
 bench:
 	$(PYTHON) -m statsd.tools.bench
 
-## clean: remove results, logs and caches
+## dist: build dist/statsd.pyz, statsd as one file: run it anywhere with python3 statsd.pyz
+dist:
+	$(PYTHON) -m statsd.tools.dist --output $(DIST)
+
+## clean: remove results, logs, caches and dist/
 clean:
 	rm -f results/job_id_* results/.job_id_* webserver.log webserver.log.*
-	rm -rf .pytest_cache statsd/__pycache__ tests/__pycache__
+	rm -rf .pytest_cache statsd/__pycache__ statsd/tools/__pycache__ tests/__pycache__ dist
+
+## help: list these targets
+help:
+	@sed -n 's/^## \([a-z][a-z]*\): \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 14

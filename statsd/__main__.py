@@ -14,23 +14,18 @@ import os
 import signal
 import sys
 import time
-from functools import partial
 from typing import List, Optional
 
-from . import __version__, logs
-from .ingest import DataError, Dataset, load_csv
-from .jobs import JobManager, ResultsInUse, ResultStore
-from .retention import ResultExpiry, parse_duration
+from . import __version__, assets, logs
+from .app import App, Config, StartupError
+from .retention import parse_duration
 from .server import StatsServer
-from .stats import STATISTICS, BadRequest, check_request, compute
 
 log = logging.getLogger("statsd")
 
-DEFAULT_DATA = os.path.join("data", "brfss_sample.csv")
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class UsageError(Exception):
+class UsageError(StartupError):
     """A command-line or environment setting that cannot be used."""
 
 
@@ -97,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=port_number, default=5000, help="port to listen on (0: any free port)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="the BRFSS CSV file to serve")
+    parser.add_argument("--data", default=None,
+                        help="the BRFSS CSV file to serve (default: the sample that comes "
+                             "with statsd, data/brfss_sample.csv beside the package or "
+                             "inside statsd.pyz)")
     parser.add_argument("--results", default="results",
                         help="directory of job results (kept across restarts)")
     parser.add_argument("--threads", type=positive_int, default=None,
@@ -107,24 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-queue", type=positive_int, default=10000,
                         help="jobs that may wait in the queue; past it a POST gets 503")
     parser.add_argument("--timeout", type=positive_float, default=10.0,
-                        help="seconds a connection may stay silent before it is closed")
-    parser.add_argument("--max-connections", type=positive_int, default=256,
-                        help="connections served at once; past it new ones get 503")
+                        help="seconds for a request head, for its body, and for the next "
+                             "request on a kept-alive connection")
+    parser.add_argument("--max-connections", type=positive_int, default=None,
+                        help="open connections; past it a new one gets 503 at once "
+                             "(default: 4096, or fewer within the process's file limit)")
+    parser.add_argument("--handler-threads", type=positive_int, default=None,
+                        help="threads answering requests; a request that finds none free "
+                             "within 0.5 s gets 503 (default: 16 per CPU, from 16 to 64)")
+    parser.add_argument("--cors", action="store_true",
+                        help="allow cross-origin use: Access-Control-Allow-Origin: * on every "
+                             "answer, and OPTIONS preflights answered")
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
-                             "their jobs then answer 'expired'. Default %(default)s: keep forever")
+                             "their jobs then answer 'expired' (default: keep them forever)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
-
-
-def resolve_data(path: str) -> str:
-    """The default data file is found from the project too, whatever the directory."""
-    if path == DEFAULT_DATA and not os.path.exists(path):
-        bundled = os.path.join(PROJECT_ROOT, DEFAULT_DATA)
-        if os.path.exists(bundled):
-            return bundled
-    return path
 
 
 class ConsoleProgress:
@@ -156,10 +153,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return serve(args)
-    except (UsageError, DataError) as error:
+    except StartupError as error:
         print(f"statsd: error: {error}", file=sys.stderr)
-        log.error("%s", error)
-        return 2
+        return error.status
     finally:
         logging.shutdown()
 
@@ -173,90 +169,59 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:
         return _serve(args, threads, say)
+    except StartupError as error:
+        log.error("%s", error)  # in webserver.log too, before its listener stops
+        raise
     finally:
         if listener is not None:
             listener.stop()
+
+
+def build_config(args: argparse.Namespace, threads: int) -> Config:
+    """The application's settings from the command line (one line per setting)."""
+    return Config(
+        data=assets.sample() if args.data is None else args.data,
+        results=args.results,
+        host=args.host,
+        port=args.port,
+        threads=threads,
+        max_queue=args.max_queue,
+        results_ttl=args.results_ttl,
+        server_options={
+            "request_timeout": args.timeout,
+            "max_connections": args.max_connections,
+            "handler_threads": args.handler_threads,
+            "cors": args.cors,
+        },
+    )
 
 
 def _serve(args: argparse.Namespace, threads: int, say) -> int:
     # Until the server runs, Ctrl-C and SIGTERM stop statsd at once (a large
     # file takes a while to load): one line, exit 0, no traceback.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        prepared = _prepare(args, threads, say)
+        try:
+            app = App(build_config(args, threads), progress=progress)
+        finally:
+            progress.finish()
     except KeyboardInterrupt:
         print("statsd: stopped before serving", file=sys.stderr)
         log.info("stopped before serving")
         return 0
-    if isinstance(prepared, int):
-        return prepared
-    server, jobs, store = prepared
-    _install_signal_handlers(server)
-    jobs.start()
-    expiry = ResultExpiry(jobs, args.results_ttl) if args.results_ttl else None
-    if expiry is not None:
-        expiry.start()
-    log.info("serving on %s with %d worker threads, results in %s", server.url, threads, store.directory)
-    say(f"serving on {server.url} with {threads} worker threads (Ctrl-C to stop)")
+    say(app.dataset.summary())
+    if any(app.recovered.values()):
+        say(app.recovery_summary())
+    _install_signal_handlers(app.server)
+    app.start()
+    log.info("serving on %s with %d worker threads, results in %s", app.url, threads, app.store.directory)
+    say(f"serving on {app.url} with {threads} worker threads (Ctrl-C to stop)")
     started = time.monotonic()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        if expiry is not None:
-            expiry.stop()
+    app.serve_forever(poll_interval=0.2)
     log.info("stopped after %.1f s", time.monotonic() - started)
     say("stopped")
     return 0
-
-
-def _prepare(args: argparse.Namespace, threads: int, say):
-    """Load the data, take the results directory, listen; then take over old results.
-
-    Returns ``(server, jobs, store)``, or an exit status when the port is taken.
-    Binding comes before touching old results, so that a second statsd
-    started by mistake stops before it changes anything.
-    """
-    progress = ConsoleProgress(enabled=not args.quiet and sys.stderr.isatty())
-    try:
-        dataset = load_csv(resolve_data(args.data), progress)
-    finally:
-        progress.finish()
-    log.info("%s", dataset.summary())
-    say(dataset.summary())
-
-    try:
-        store = ResultStore(args.results)
-        store.lock()
-    except ResultsInUse:
-        raise UsageError(f"results directory {args.results} is in use by another statsd")
-    except OSError as error:
-        raise UsageError(f"cannot use results directory {args.results}: {error.strerror or error}")
-    jobs = JobManager(store, partial(compute, dataset), workers=threads, max_queue=args.max_queue)
-    try:
-        server = StatsServer((args.host, args.port), dataset, jobs,
-                             request_timeout=args.timeout, max_connections=args.max_connections)
-    except OSError as error:
-        print(f"statsd: error: cannot listen on {args.host}:{args.port}: "
-              f"{error.strerror or error}", file=sys.stderr)
-        log.error("cannot listen on %s:%s: %s", args.host, args.port, error)
-        return 1
-    recovered = jobs.recover(lambda request: _validate_journal(dataset, request))
-    if any(recovered.values()):
-        text = "results/ holds " + ", ".join(f"{count} {what}" for what, count in recovered.items())
-        log.info("%s", text)
-        say(text)
-    return server, jobs, store
-
-
-def _validate_journal(dataset: Dataset, request: dict):
-    """Check a journalled request again, against the data loaded now."""
-    endpoint = request.get("endpoint")
-    statistic = STATISTICS.get(endpoint)
-    if statistic is None:
-        raise BadRequest(f"unknown endpoint {endpoint!r}")
-    question, state = check_request(dataset, statistic, request)
-    return endpoint, question, state
 
 
 def _install_signal_handlers(server: StatsServer) -> None:

@@ -4,7 +4,12 @@ Why: every statistic of the API is an arithmetic mean over a slice of one
 question's rows (a location, a stratification group, a year).  Summing each
 slice once, while the file is read, makes a job cost O(locations) instead of a
 rescan of the rows, and keeps memory proportional to the number of distinct
-groups, not to the number of rows.
+groups, not to the number of rows.  The finest slice kept is one
+(location, group, year) "cell": a filtered job (a year range, a category, a
+group) adds up the cells it keeps, O(groups x years) per location, and never
+reads a row again.  The unfiltered sums (of a location, of a group, of the
+question) are still added row by row in file order, so that an unfiltered
+answer is the same float, to the last bit, as a plain sum over the rows.
 
 The loader uses only the ``csv`` module.  It accepts the public file as it is
 published (with or without a leading unnamed index column, with or without a
@@ -21,7 +26,8 @@ import time
 from collections import Counter
 from functools import cached_property
 from itertools import islice
-from typing import Callable, Dict, List, Optional, Tuple
+from operator import itemgetter
+from typing import BinaryIO, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 QUESTION = "Question"
 LOCATION = "LocationDesc"
@@ -29,9 +35,12 @@ VALUE = "Data_Value"
 CATEGORY = "StratificationCategory1"
 STRATIFICATION = "Stratification1"
 YEAR = "YearStart"
+ABBREVIATION = "LocationAbbr"
 
 #: The columns statsd reads; every other column is carried past untouched.
 REQUIRED_COLUMNS: Tuple[str, ...] = (QUESTION, LOCATION, VALUE, CATEGORY, STRATIFICATION, YEAR)
+#: Read when present ("OH" for Ohio, "US" for National); a file without it still loads.
+OPTIONAL_COLUMNS: Tuple[str, ...] = (ABBREVIATION,)
 
 #: Rows are read in chunks of this size between two progress reports.
 CHUNK_ROWS = 8192
@@ -71,17 +80,63 @@ class Accumulator:
         return f"Accumulator(total={self.total!r}, count={self.count!r})"
 
 
+class Cell(NamedTuple):
+    """The finest slice of a location's rows: one group in one year."""
+
+    category: str
+    stratification: str
+    #: ``YearStart`` as a number; None when it is not a whole number
+    year: Optional[int]
+
+
 class LocationData:
-    """All of one question's values for one location, summed by slice."""
+    """All of one question's values for one location, summed by slice.
 
-    __slots__ = ("overall", "groups", "years")
+    ``cell_totals[n]`` and ``cell_counts[n]`` are the sums of the rows of cell
+    number ``n`` of the dataset's cell table (``Dataset.cells``, shared by every
+    location); the lists stop after the last cell this location has, and a
+    cell with a count of 0 has no row here.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("overall", "groups", "cell_totals", "cell_counts", "cell_table")
+
+    def __init__(self, cell_table: Optional[List[Cell]] = None) -> None:
         self.overall = Accumulator()
-        #: (category, stratification) -> sums over every year
+        #: (category, stratification) -> sums over every year, added in file order
         self.groups: Dict[Group, Accumulator] = {}
-        #: YearStart -> sums over every stratification
-        self.years: Dict[int, Accumulator] = {}
+        self.cell_totals: List[float] = []
+        self.cell_counts: List[int] = []
+        self.cell_table: List[Cell] = cell_table if cell_table is not None else []
+
+    def kept(self, cells: Iterable[int]) -> Accumulator:
+        """The sums of the cells numbered ``cells`` (those this location lacks add nothing)."""
+        totals, counts = self.cell_totals, self.cell_counts
+        have = len(counts)
+        sums = Accumulator()
+        for cell in cells:
+            if cell < have and counts[cell]:
+                sums.add(totals[cell], counts[cell])
+        return sums
+
+    def year_sums(self, cells: Iterable[int]) -> Dict[int, Accumulator]:
+        """YearStart -> the sums of the cells numbered ``cells`` in that year, by year."""
+        totals, counts, table = self.cell_totals, self.cell_counts, self.cell_table
+        have = len(counts)
+        years: Dict[int, Accumulator] = {}
+        for cell in cells:
+            year = table[cell].year
+            if cell < have and counts[cell] and year is not None:
+                sums = years.get(year)
+                if sums is None:
+                    years[year] = Accumulator(totals[cell], counts[cell])
+                else:  # " 2011" and "2011", or two groups, in the same year
+                    sums.add(totals[cell], counts[cell])
+        return dict(sorted(years.items()))
+
+    @property
+    def years(self) -> Dict[int, Accumulator]:
+        """YearStart -> sums over every stratification, ascending by year."""
+        return self.year_sums(range(len(self.cell_counts)))
 
     def by_category(self) -> Dict[str, List[Tuple[str, float]]]:
         """``{category: [(stratification, mean), ...]}``, both sorted."""
@@ -108,12 +163,17 @@ class Dataset:
     ``questions`` maps the exact question text to its :class:`QuestionData`.
     ``empty_questions`` names questions that appear in the file only on rows
     without a ``Data_Value``, so that a request for them can be told so.
+    ``abbreviations`` maps a location's ``LocationDesc`` to its
+    ``LocationAbbr`` (the first one met; empty when the file has no such column).
     """
 
     def __init__(self, source: str = "") -> None:
         self.source = source
         self.questions: Dict[str, QuestionData] = {}
         self.empty_questions: set = set()
+        self.abbreviations: Dict[str, str] = {}
+        #: cell number -> its (category, stratification, year), shared by every location
+        self.cells: List[Cell] = []
         self.rows_read = 0
         self.rows_loaded = 0
         self.skipped: Counter = Counter()
@@ -128,6 +188,28 @@ class Dataset:
         for data in self.questions.values():
             names.update(data.locations)
         return sorted(names)
+
+    @cached_property
+    def categories(self) -> Dict[str, List[str]]:
+        """``{category: [stratification, ...]}`` of every group with a value, both sorted."""
+        found: Dict[str, set] = {}
+        for data in self.questions.values():
+            for place in data.locations.values():
+                for category, stratification in place.groups:
+                    found.setdefault(category, set()).add(stratification)
+        return {category: sorted(found[category]) for category in sorted(found)}
+
+    @cached_property
+    def location_names(self) -> Dict[str, str]:
+        """How a client may name a location -> its ``LocationDesc``.
+
+        Keys are lower case: every ``LocationDesc`` and every ``LocationAbbr``.
+        A name wins over an abbreviation that happens to be spelled the same.
+        """
+        names = {abbreviation.lower(): location
+                 for location, abbreviation in self.abbreviations.items() if abbreviation}
+        names.update((location.lower(), location) for location in self.locations)
+        return names
 
     def summary(self) -> str:
         """One line for the console and the log: what was loaded, how fast."""
@@ -147,18 +229,25 @@ class Dataset:
         return line
 
 
-def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
-    """Read the CSV at ``path`` into a :class:`Dataset`.
+def load_csv(source: Union[str, BinaryIO], progress: Optional[ProgressCallback] = None) -> Dataset:
+    """Read the CSV at ``source`` into a :class:`Dataset`.
 
+    ``source`` is a path, or a file object open for reading bytes (the
+    sample inside the one-file archive), named by its ``name``; it is closed
+    once read.
     Raises :class:`DataError` (never another exception) when the file is
     missing, unreadable, not UTF-8, lacks a required column, or holds no row
     with a value.
     """
     started = time.perf_counter()
-    try:
-        binary = open(path, "rb")
-    except OSError as error:
-        raise DataError(f"{path}: cannot open: {error.strerror or error}") from None
+    if isinstance(source, str):
+        path = source
+        try:
+            binary: BinaryIO = open(path, "rb")
+        except OSError as error:
+            raise DataError(f"{path}: cannot open: {error.strerror or error}") from None
+    else:
+        path, binary = str(getattr(source, "name", "<stream>")), source
     with binary:
         try:
             total_bytes = os.fstat(binary.fileno()).st_size
@@ -169,7 +258,7 @@ def load_csv(path: str, progress: Optional[ProgressCallback] = None) -> Dataset:
         try:
             dataset = _read(path, reader, binary, total_bytes, progress)
         except UnicodeDecodeError as error:
-            line = _first_undecodable_line(path) or reader.line_num + 1
+            line = (_first_undecodable_line(path) if source is path else 0) or reader.line_num + 1
             raise DataError(f"{path}: line {line}: not UTF-8 text ({error.reason})") from None
         except csv.Error as error:
             raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({error})") from None
@@ -210,18 +299,20 @@ def _read(path: str, reader, binary, total_bytes: int,
     width = len(header)
     value_at = columns[VALUE]
     question_at = columns[QUESTION]
-    location_at = columns[LOCATION]
-    category_at = columns[CATEGORY]
-    stratification_at = columns[STRATIFICATION]
-    year_at = columns[YEAR]
+    place_of = itemgetter(question_at, columns[LOCATION])
+    cell_of = itemgetter(columns[CATEGORY], columns[STRATIFICATION], columns[YEAR])
+    abbreviation_at = columns.get(ABBREVIATION)
+    #: LocationDesc -> LocationAbbr, read once per new (question, location)
+    abbreviations: Dict[str, str] = {}
 
     # The hot loop.  Each row adds its value to running sums of its question,
     # of its (question, location), of its (category, stratification) group
-    # there and of its YearStart there.  Sums live in plain lists indexed by small
-    # numbers, and the dicts that give those numbers stay small (one entry per
-    # (question, location), per (category, stratification, year)) and so stay
-    # in the CPU cache: a row costs two hits in small dicts and a few list
-    # updates, and memory does not grow with the number of rows.
+    # there, and of its cell there: (category, stratification, YearStart).
+    # Sums live in plain lists indexed by small numbers, and the dicts that
+    # give those numbers stay small (one entry per (question, location), per
+    # (category, stratification, year)) and so stay in the CPU cache: a row
+    # costs two hits in small dicts (their keys built by itemgetter, in C) and
+    # a few list updates, and memory does not grow with the number of rows.
     places: Dict[Tuple[str, str], _PlaceSums] = {}
     question_totals: Dict[str, List[float]] = {}
     slices = _Slices()
@@ -229,6 +320,7 @@ def _read(path: str, reader, binary, total_bytes: int,
     #: questions met on rows without a value; those never met with one are reported
     valueless_questions: set = set()
     dataset = Dataset(path)
+    dataset.abbreviations = abbreviations
     rows_read = 0
     valueless_rows = 0
     while True:
@@ -251,33 +343,30 @@ def _read(path: str, reader, binary, total_bytes: int,
             if value - value != 0.0:  # nan or infinity
                 _skip(dataset, "rows with a non-finite Data_Value", reader.line_num)
                 continue
-            key = (row[question_at], row[location_at])
+            key = place_of(row)
             try:
-                (group_totals, group_counts, year_totals, year_counts,
+                (group_totals, group_counts, cell_totals, cell_counts,
                  place_total, question_total) = places[key]
             except KeyError:
-                (group_totals, group_counts, year_totals, year_counts,
+                (group_totals, group_counts, cell_totals, cell_counts,
                  place_total, question_total) = places[key] = _new_place(key[0], question_totals)
-            # Overall sums are added in file order, as a plain sum() over the rows would.
+                if abbreviation_at is not None:
+                    abbreviations.setdefault(key[1], row[abbreviation_at].strip())
+            # Unfiltered sums are added in file order, as a plain sum() over the rows would.
             place_total[0] += value
             question_total[0] += value
-            key = (row[category_at], row[stratification_at], row[year_at])
             try:
-                group, year = slice_of[key]
+                group, cell = slice_of[cell_of(row)]
             except KeyError:
-                group, year = slices.add(key)
+                group, cell = slices.add(cell_of(row))
             try:
-                group_totals[group] += value
-            except IndexError:  # a group this place has not had yet
-                _grow(slices, group_totals, group_counts, year_totals, year_counts)
-                group_totals[group] += value
+                cell_totals[cell] += value
+            except IndexError:  # a cell (maybe a group) this place has not had yet
+                _grow(slices, group_totals, group_counts, cell_totals, cell_counts)
+                cell_totals[cell] += value
+            cell_counts[cell] += 1
+            group_totals[group] += value  # grown with the cells
             group_counts[group] += 1
-            try:
-                year_totals[year] += value
-            except IndexError:  # a year this place has not had yet
-                _grow(slices, group_totals, group_counts, year_totals, year_counts)
-                year_totals[year] += value
-            year_counts[year] += 1
         if rows_read == before:
             break
         if progress is not None:
@@ -300,10 +389,10 @@ def _skip(dataset: Dataset, reason: str, line: int) -> None:
 
 
 #: Sums of one (question, location), unpacked in the hot loop: group totals
-#: and group counts (by group number), year totals and year counts (by year
-#: number), which grow in place when a new group or year appears; the
-#: location's total, and its question's total (a list shared by the question's
-#: places), each a one-item list.
+#: and counts (by group number), cell totals and counts (by cell number),
+#: which grow in place when a new group or cell appears; the location's total,
+#: and its question's total (a list shared by the question's places), each a
+#: one-item list.
 _PlaceSums = Tuple[List[float], List[int], List[float], List[int], List[float], List[float]]
 
 
@@ -312,46 +401,58 @@ def _new_place(question: str, question_totals: Dict[str, List[float]]) -> _Place
 
 
 def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
-          year_totals: List[float], year_counts: List[int]) -> None:
-    """Lengthen one place's lists to cover every group and year numbered so far."""
+          cell_totals: List[float], cell_counts: List[int]) -> None:
+    """Lengthen one place's lists to cover every group and cell numbered so far.
+
+    A cell's group is numbered no later than the cell, so a place whose cell
+    lists reach a cell also has room for that cell's group.
+    """
     missing = len(slices.groups) - len(group_totals)
     group_totals.extend([0.0] * missing)
     group_counts.extend([0] * missing)
-    missing = len(slices.years) - len(year_totals)
-    year_totals.extend([0.0] * missing)
-    year_counts.extend([0] * missing)
+    missing = len(slices.index) - len(cell_totals)
+    cell_totals.extend([0.0] * missing)
+    cell_counts.extend([0] * missing)
 
 
 class _Slices:
-    """Numbers for the (category, stratification) groups and the YearStart texts met."""
+    """Numbers for the (category, stratification) groups and the cells met.
+
+    A cell is one (category, stratification, YearStart text); its number is
+    its place in ``index``, whose keys are in the order the cells were met.
+    """
 
     def __init__(self) -> None:
         self.groups: Dict[Group, int] = {}
-        self.years: Dict[str, int] = {}
-        #: (category, stratification, YearStart text) -> (group number, year number)
+        #: (category, stratification, YearStart text) -> (group number, cell number)
         self.index: Dict[Tuple[str, str, str], Tuple[int, int]] = {}
 
     def add(self, key: Tuple[str, str, str]) -> Tuple[int, int]:
-        category, stratification, year = key
+        category, stratification, _ = key
         group = self.groups.setdefault((category, stratification), len(self.groups))
-        number = self.years.setdefault(year, len(self.years))
-        self.index[key] = (group, number)
-        return group, number
+        numbers = self.index[key] = (group, len(self.index))
+        return numbers
 
 
 def _build(dataset: Dataset, places: Dict[Tuple[str, str], _PlaceSums], slices: _Slices) -> None:
-    """Turn the per-(question, location) sums into the question -> location hierarchy."""
+    """Turn the per-(question, location) sums into the question -> location hierarchy.
+
+    The cell lists of the hot loop are kept as they are (no copy, no dict per
+    cell): a filter is answered by reading them at the numbers of its cells.
+    """
     questions = dataset.questions
     groups = list(slices.groups)
-    years = [(text, _year(text)) for text in slices.years]
+    table = dataset.cells = [Cell(category, stratification, _year(year))
+                             for category, stratification, year in slices.index]
     loaded = 0
     for (question, location), sums in places.items():
-        group_totals, group_counts, year_totals, year_counts, place_total, question_total = sums
+        group_totals, group_counts, cell_totals, cell_counts, place_total, question_total = sums
         data = questions.get(question)
         if data is None:
             data = questions[question] = QuestionData(question)
             data.overall.total = question_total[0]
-        place = data.locations[location] = LocationData()
+        place = data.locations[location] = LocationData(table)
+        place.cell_totals, place.cell_counts = cell_totals, cell_counts
         count = sum(group_counts)
         place.overall = Accumulator(place_total[0], count)
         data.overall.count += count
@@ -359,13 +460,6 @@ def _build(dataset: Dataset, places: Dict[Tuple[str, str], _PlaceSums], slices: 
         for group, total, count in zip(groups, group_totals, group_counts):
             if count:
                 place.groups[group] = Accumulator(total, count)
-        for (_, year), total, count in zip(years, year_totals, year_counts):
-            if count and year is not None:
-                accumulator = place.years.get(year)
-                if accumulator is None:
-                    place.years[year] = Accumulator(total, count)
-                else:  # " 2011" and "2011" are the same year
-                    accumulator.add(total, count)
     dataset.rows_loaded = loaded
 
 

@@ -1,8 +1,10 @@
-"""Query strings of the GET endpoints (charts, discovery), parsed strictly.
+"""Query strings, parsed strictly and alike on every endpoint.
 
 Why: a person typing a URL by hand makes typos; a parameter statsd does not
 know, or one given twice, is answered with a 400 that names it instead of
-being ignored, so that a wrong chart is never drawn in silence.
+being ignored, so that a wrong chart is never drawn in silence.  Names that
+start with ``_`` are dropped first, everywhere: they are the cache busters
+(``?_=1700000000``) that browsers' and libraries' clients add on their own.
 """
 
 from __future__ import annotations
@@ -16,14 +18,23 @@ Parameters = Dict[str, List[str]]
 
 
 def parse_query(query: str, allowed: Iterable[str], repeatable: Iterable[str] = ()) -> Parameters:
-    """``{name: [values]}`` of ``query``; BadRequest for unknown or repeated names."""
+    """``{name: [values]}`` of ``query``; BadRequest for unknown or repeated names.
+
+    Names starting with ``_`` are left out, whatever ``allowed`` says.
+    """
     allowed = list(allowed)
     repeatable = set(repeatable)
     try:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query),
                           max_num_fields=50)
     except ValueError as error:
-        raise BadRequest(f"malformed query string: {error}")
+        if "Max number" in str(error):
+            raise BadRequest("more than 50 query parameters")
+        field = str(error).partition(":")[2].strip()
+        shown = field or repr(query[:40])
+        raise BadRequest(f"malformed query string: {shown} is not name=value")
+    for name in [name for name in params if name.startswith("_")]:
+        del params[name]
     for name, values in params.items():
         if name not in allowed:
             takes = ", ".join(allowed) if allowed else "no parameters"

@@ -2,8 +2,10 @@
 
 Why: results are kept on disk forever by default, which is what the original
 checker expects; a long-running public server wants them gone after a while.
-A daemon thread asks the JobManager, now and then, to delete what is older
-than the limit; those jobs then answer ``expired`` (HTTP 410 for the result).
+Everything about expiry is here: what is old (the file's mtime), the
+high-water mark written first (so that no id is ever handed out again, also
+after a restart), and the deletion; the job manager only learns that a job
+is now ``expired`` (HTTP 410 for its result).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import logging
 import re
 import threading
+import time
 
 from .jobs import JobManager
 
@@ -33,8 +36,31 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def expire_older_than(jobs: JobManager, age: float) -> int:
+    """Delete the results and failures written more than ``age`` seconds ago.
+
+    Their jobs answer ``expired`` from then on, also after a restart: the
+    highest id handed out is recorded first (an OSError then deletes
+    nothing), so no id is ever reused.  Returns how many files were deleted.
+    """
+    store = jobs.store
+    old = store.written_before(time.time() - age)
+    if not old:
+        return 0
+    store.write_high_water(jobs.accepted())
+    for number, kind in old:
+        jobs.expire(number)  # before the file goes: a reader then finds "expired"
+        store.remove_result(number, kind)
+    log.info("%d results older than %g s deleted", len(old), age)
+    return len(old)
+
+
 class ResultExpiry:
-    """A daemon thread deleting results older than ``ttl`` seconds, every ``interval``."""
+    """Deletes results older than ``ttl`` seconds: at start, then every ``interval`` on a daemon thread.
+
+    The first pass runs in :meth:`start`, before the server serves, so that
+    no client is ever answered from a result that was already too old.
+    """
 
     def __init__(self, jobs: JobManager, ttl: float) -> None:
         self.jobs = jobs
@@ -44,17 +70,20 @@ class ResultExpiry:
         self._thread = threading.Thread(target=self._run, name="statsd-expiry", daemon=True)
 
     def start(self) -> None:
+        self._expire()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def _run(self) -> None:
-        while True:
-            try:
-                self.jobs.expire_older_than(self.ttl)
-            except OSError as error:  # try again at the next round
-                log.warning("could not delete old results: %s", error.strerror or error)
-            if self._stop.wait(self.interval):
-                return
+        while not self._stop.wait(self.interval):
+            self._expire()
+
+    def _expire(self) -> None:
+        try:
+            expire_older_than(self.jobs, self.ttl)
+        except OSError as error:  # try again at the next round
+            log.warning("could not delete old results: %s", error.strerror or error)

@@ -1,12 +1,13 @@
-"""Test support: the real StatsServer and JobManager in this process, on a real socket.
+"""Test support: the real statsd application in this process, on a real socket.
 
 Why: a few faults cannot be caused from outside the server process without a
 test-only switch in the product -- a statistic that raises, a worker held
 busy so that the queue fills at a chosen moment, a record of every file the
-server opens.  Here the server is built exactly as ``statsd.__main__`` builds
-it, from the same classes, and serves 127.0.0.1 on a free port; only the
-``compute`` function given to the :class:`~statsd.jobs.JobManager` is the
-test's.  Clients talk to it over HTTP with :class:`support.Client`.
+server opens.  Here statsd is built by the same factory as ``python3 -m
+statsd`` (:class:`statsd.app.App`: the results directory locked, old results
+taken over, the same server), and serves 127.0.0.1 on a free port; only the
+``compute`` function may be the test's.  Clients talk to it over HTTP with
+:class:`support.Client`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import functools
 import shutil
 import tempfile
 import threading
-from functools import partial
-from typing import Callable, Optional
+from typing import Optional
 
 from support import SAMPLE_CSV, Client
 
 from statsd import logs
+from statsd.app import App, Config, DatasetCompute
 from statsd.ingest import Dataset, load_csv
-from statsd.jobs import JobManager, ResultStore
-from statsd.server import StatsServer
+from statsd.jobs import OnFinished
+from statsd.request import JobRequest
 from statsd.stats import compute
-
-#: ``compute(dataset, endpoint, question, state)``, as statsd.stats.compute.
-DatasetCompute = Callable[[Dataset, str, str, Optional[str]], object]
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,40 +45,44 @@ class HeldCompute:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, dataset: Dataset, endpoint: str, question: str, state: Optional[str]) -> object:
+    def __call__(self, dataset: Dataset, request: JobRequest) -> object:
         self.started.set()
         self.release.wait(10)
-        return compute(dataset, endpoint, question, state)
+        return compute(dataset, request)
 
 
 class InProcessServer:
-    """StatsServer + JobManager over a temporary results directory, in threads.
+    """A statsd App over a temporary results directory, served from a thread.
 
     ``compute`` defaults to the real statistics; a test passes its own to
-    raise or to block.  Use as a context manager.
+    raise or to block.  ``directory`` (kept, not removed) restarts over the
+    results of an earlier one.  Use as a context manager.
     """
 
     def __init__(self, compute_function: DatasetCompute = compute, *, workers: int = 1,
-                 max_queue: int = 100, request_timeout: float = 5.0) -> None:
+                 max_queue: int = 100, request_timeout: float = 5.0,
+                 handler_threads: Optional[int] = None,
+                 recent_results: int = 256, remembered_requests: int = 10000,
+                 on_finished: Optional[OnFinished] = None,
+                 directory: Optional[str] = None) -> None:
         logs.configure(None)  # no webserver.log, and no warnings on the test's stderr
-        self.dataset = sample_dataset()
-        self.directory = tempfile.mkdtemp(prefix="statsd-inprocess-")
-        self.store = ResultStore(f"{self.directory}/results")
-        dataset = self.dataset
-        self.jobs = JobManager(
-            self.store,
-            partial(compute_function, dataset), workers=workers, max_queue=max_queue)
-        self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs,
-                                  request_timeout=request_timeout)
+        self.owns_directory = directory is None
+        self.directory = directory or tempfile.mkdtemp(prefix="statsd-inprocess-")
+        config = Config(data=SAMPLE_CSV, results=f"{self.directory}/results",
+                        host="127.0.0.1", port=0, threads=workers, max_queue=max_queue,
+                        server_options={"request_timeout": request_timeout,
+                                        "handler_threads": handler_threads},
+                        job_options={"recent_results": recent_results,
+                                     "remembered_requests": remembered_requests})
+        self.app = App(config, dataset=sample_dataset(), compute_function=compute_function,
+                       on_finished=on_finished)
+        self.dataset, self.store = self.app.dataset, self.app.store
+        self.jobs, self.server = self.app.jobs, self.app.server
         self.port = self.server.server_address[1]
-        self._thread: Optional[threading.Thread] = None
 
     def start(self) -> "InProcessServer":
-        self.jobs.start()
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="inprocess-statsd", daemon=True)
-        self._thread.start()
+        self.app.start()
+        self.app.serve_in_thread()
         return self
 
     def client(self, timeout: float = 10.0) -> Client:
@@ -88,12 +90,9 @@ class InProcessServer:
 
     def stop(self) -> None:
         """Refuse new jobs, let the queued ones finish, stop serving, remove the directory."""
-        self.server.begin_shutdown("test finished")
-        self.server.stopped.wait(10)
-        if self._thread is not None:
-            self._thread.join(10)
-        self.server.server_close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self.app.stop("test finished")
+        if self.owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> "InProcessServer":
         return self.start()

@@ -1,8 +1,11 @@
-"""Means computed straight from the sample CSV, independently of statsd.
+"""The tests' one oracle: means computed straight from the sample CSV, independently of statsd.
 
-Why: the chart and discovery tests compare what the server draws or lists
-with numbers that do not go through ``statsd.ingest``: a plain
-``csv.DictReader`` pass over the file, grouping ``Data_Value`` in lists.
+Why: statsd precomputes sums at load and answers from them; a mistake there
+(a row counted twice, a group folded into the wrong location, a mean of
+means) would give plausible numbers.  This module shares no code with
+statsd: a plain ``csv.DictReader`` pass over the file, grouping
+``Data_Value`` in lists and averaging them, the slow obvious way.  The
+oracle, chart, discovery and archive tests compare the server with it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,18 @@ import csv
 import functools
 from collections import defaultdict
 from statistics import mean
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from support import SAMPLE_CSV
+
+#: Copied from the contract, not imported from statsd.
+LOWER_IS_BETTER = frozenset({
+    "Percent of adults aged 18 years and older who have an overweight classification",
+    "Percent of adults aged 18 years and older who have obesity",
+    "Percent of adults who engage in no leisure-time physical activity",
+    "Percent of adults who report consuming fruit less than one time daily",
+    "Percent of adults who report consuming vegetables less than one time daily",
+})
 
 
 @functools.lru_cache(maxsize=None)
@@ -23,11 +35,17 @@ def rows() -> Tuple[dict, ...]:
         return tuple(row for row in csv.DictReader(handle) if row["Data_Value"].strip())
 
 
-def _group(key) -> Dict[tuple, float]:
-    values: Dict[tuple, List[float]] = defaultdict(list)
+def _group(key) -> Dict[Any, float]:
+    values: Dict[Any, List[float]] = defaultdict(list)
     for row in rows():
         values[key(row)].append(float(row["Data_Value"]))
     return {name: mean(numbers) for name, numbers in values.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def question_means() -> Dict[str, float]:
+    """``question -> mean`` over every row of the question (the global mean)."""
+    return _group(lambda row: row["Question"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,3 +73,15 @@ def questions() -> List[str]:
 
 def locations(question: str = "") -> List[str]:
     return sorted({location for (q, location) in location_means() if not question or q == question})
+
+
+def means_of(question: str) -> Dict[str, float]:
+    """``location -> mean`` for every location with a value for ``question``."""
+    return {location: mean for (q, location), mean in location_means().items() if q == question}
+
+
+def groups_of(question: str, location: str) -> Dict[Tuple[str, str], float]:
+    """``(category, stratification) -> mean`` of one location for ``question``."""
+    return {(category, stratification): mean
+            for (q, where, category, stratification), mean in group_means().items()
+            if q == question and where == location}

@@ -121,6 +121,7 @@ class ServerProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         lines = []
+        assert self.process.stdout is not None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
@@ -139,7 +140,7 @@ class ServerProcess:
 
     def wait(self, timeout: float = 15.0) -> int:
         """Wait for the process to exit; return its exit code."""
-        assert self.process is not None
+        assert self.process is not None and self.process.stdout is not None
         code = self.process.wait(timeout)
         self.output += self.process.stdout.read()
         return code
@@ -287,7 +288,7 @@ def assert_close(test, actual: Any, expected: Any, tolerance: float = 0.01, wher
 
 def conformance_cases() -> List[Tuple[str, str, Dict[str, Any], Any]]:
     """``(endpoint, case name, request body, expected data)`` for every shared case."""
-    cases = []
+    cases: List[Tuple[str, str, Dict[str, Any], Any]] = []
     if not os.path.isdir(CONFORMANCE):
         return cases
     for endpoint in sorted(os.listdir(CONFORMANCE)):

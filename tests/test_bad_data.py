@@ -56,6 +56,7 @@ class DataFiles(unittest.TestCase):
         self.addCleanup(server.stop)
         with self.assertRaises(RuntimeError):
             server.start()
+        assert server.process is not None
         self.assertEqual(server.process.wait(10), 2)
         lines = server.output.strip().splitlines()
         self.assertEqual(len(lines), 1, server.output)

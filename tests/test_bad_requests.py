@@ -20,11 +20,9 @@ import threading
 import time
 import unittest
 from typing import Optional
-from unittest import mock
 
 from inprocess import InProcessServer
-from statsd import jobs
-from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange
+from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange, wait_for
 
 #: A global_mean case with its independently computed answer.
 GLOBAL_MEAN = next((body, expected) for endpoint, _, body, expected in conformance_cases()
@@ -46,10 +44,10 @@ FORGED = b"2026-01-01T00:00:00.000Z ERROR statsd: forged line"
 
 def marked(path: str) -> str:
     """``path`` with a unique query string, so that its log line can be found."""
-    return f"{path}?case={next(_case_numbers):04d}"
+    return f"{path}?_case={next(_case_numbers):04d}"
 
 
-class ErrorAnswers:
+class ErrorAnswers(unittest.TestCase):
     """Assertions shared by the test classes: the error shape, and one log line each."""
 
     server: ServerProcess
@@ -71,15 +69,14 @@ class ErrorAnswers:
     def assert_logged_once(self, markers) -> None:
         """Each marker is on exactly one line of webserver.log (it is written by a thread)."""
         markers = list(markers)
-        deadline = time.monotonic() + 10
-        while True:
-            log = self.server.log_text()
-            lines = log.splitlines()
-            counts = {marker: sum(1 for line in lines if marker in line) for marker in markers}
-            if all(counts.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        self.assertEqual({m: c for m, c in counts.items() if c != 1}, {})
+
+        def counts() -> dict:
+            lines = self.server.log_text().splitlines()
+            return {marker: sum(1 for line in lines if marker in line) for marker in markers}
+
+        wait_for(lambda: all(counts().values()), interval=0.05)
+        log = self.server.log_text()
+        self.assertEqual({m: c for m, c in counts().items() if c != 1}, {}, log)
         self.assertNotIn("Traceback", log)
 
 
@@ -178,18 +175,18 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
             return target
 
         # Over the limit: 413 from the header alone, and the connection is closed.
-        huge = f"POST {case('/api/best5')} HTTP/1.1\r\nContent-Length: {10 ** 9}\r\n\r\n".encode()
+        huge = f"POST {case('/api/best5')} HTTP/1.1\r\nHost: x\r\nContent-Length: {10 ** 9}\r\n\r\n".encode()
         self.assert_error(self.exchange(huge), 413, "over the limit", closed=True)
         self.assert_error(self.exchange(post(case("/api/best5"), b"x", length=10 ** 30)),
                           413, "over the limit", closed=True)
         for value in ("abc", "-5", "1.5", ""):
             with self.subTest(content_length=value):
-                raw = (f"POST {case('/api/best5')} HTTP/1.1\r\nContent-Length: {value}\r\n\r\n"
+                raw = (f"POST {case('/api/best5')} HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n"
                        .encode() + body)
                 self.assert_error(self.exchange(raw), 400, "invalid Content-Length", closed=True)
-        no_length = f"POST {case('/api/best5')} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+        no_length = f"POST {case('/api/best5')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n"
         self.assert_error(self.exchange(no_length.encode()), 400, "no Content-Length")
-        chunked = (f"POST {case('/api/best5')} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        chunked = (f"POST {case('/api/best5')} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                    f"{len(body):x}\r\n").encode() + body + b"\r\n0\r\n\r\n"
         self.assert_error(self.exchange(chunked), 411, "chunked", closed=True)
         # A length that lies: the body ends (the client shut its side) ...
@@ -222,25 +219,25 @@ class BadBodiesTest(ErrorAnswers, ServedTestCase):
             ("GET", "/api/", 404, "no such endpoint", None),
             ("POST", "/api/nope", 404, "no such endpoint", None),
             ("POST", "/api/best5/extra", 404, "no such endpoint", None),
-            ("GET", "/api/best5", 405, "not allowed", "POST"),
-            ("PUT", "/api/global_mean", 405, "not allowed", "POST"),
-            ("POST", "/api/jobs", 405, "not allowed", "GET"),
-            ("DELETE", "/api/num_jobs", 405, "not allowed", "GET"),
-            ("POST", "/api/get_results/job_id_1", 405, "not allowed", "GET"),
-            ("PUT", "/api/graceful_shutdown", 405, "not allowed", "GET, POST"),
-            ("BREW", "/api/jobs", 501, "Unsupported method", None),
+            ("GET", "/api/best5", 405, "not allowed", "POST, OPTIONS"),
+            ("PUT", "/api/global_mean", 405, "not allowed", "POST, OPTIONS"),
+            ("POST", "/api/jobs", 405, "not allowed", "GET, HEAD, OPTIONS"),
+            ("DELETE", "/api/num_jobs", 405, "not allowed", "GET, HEAD, OPTIONS"),
+            ("POST", "/api/get_results/job_id_1", 405, "not allowed", "GET, HEAD, OPTIONS"),
+            ("PUT", "/api/graceful_shutdown", 405, "not allowed", "GET, POST, OPTIONS"),
+            ("BREW", "/api/jobs", 501, "method BREW is not supported", None),
         ]
         for method, path, status, reason, allow in cases:
             with self.subTest(method=method, path=path):
                 target = marked(path)
                 markers.append(target.partition("?")[2])
-                raw = f"{method} {target} HTTP/1.1\r\nContent-Length: 0\r\n\r\n".encode()
+                raw = f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
                 answer = self.exchange(raw)
                 self.assert_error(answer, status, reason)
                 self.assertEqual(answer[1].get("Allow"), allow)
         protocol = [
             (b"garbage\r\n\r\n", 400),
-            (b"GET /api/jobs?case=x HTTP/9.9\r\n\r\n", 505),
+            (b"GET /api/jobs?_case=x HTTP/9.9\r\n\r\n", 505),
             (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
             (b"GET /api/jobs HTTP/1.1\r\n" + b"X-Many: y\r\n" * 150 + b"\r\n", 431),
             (b"GET /api/jobs HTTP/1.1\r\nX-Long: " + b"y" * 70000 + b"\r\n\r\n", 431),
@@ -282,7 +279,7 @@ class NoFileOutsideResultsTest(unittest.TestCase):
 
         sys.addaudithook(hook)  # cannot be removed; it records only while the event is set
         # Keep no result in memory, so that get_results of job_id_1 opens its file.
-        with mock.patch.object(jobs, "RECENT_RESULTS", 0), InProcessServer() as server:
+        with InProcessServer(recent_results=0) as server:
             client = server.client()
             self.addCleanup(client.close)
             body, expected = GLOBAL_MEAN
@@ -297,7 +294,12 @@ class NoFileOutsideResultsTest(unittest.TestCase):
             finally:
                 recording.clear()
             results = os.path.realpath(server.store.directory)
-        paths = [os.path.realpath(os.fsdecode(path)) for path in opened if not isinstance(path, int)]
+        # The store opens its files by name relative to the directory's
+        # descriptor (dir_fd): a bare name, never a path, is inside it.
+        names = [os.fsdecode(path) for path in opened if not isinstance(path, int)]
+        for name in names:
+            self.assertTrue(os.path.isabs(name) or (os.sep not in name and name not in ("..", ".")), name)
+        paths = [os.path.realpath(os.path.join(results, name)) for name in names]
         self.assertIn(os.path.join(results, "job_id_1.json"), paths)  # the hook does see opens
         self.assertEqual([path for path in paths if not path.startswith(results + os.sep)], [])
 
@@ -321,7 +323,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             pass
 
     def served(self) -> bool:
-        answer = raw_exchange(self.server.port, b"GET /api/num_jobs HTTP/1.1\r\n\r\n")
+        answer = raw_exchange(self.server.port, b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n")
         return answer is not None and answer[0] == 200
 
     def test_silent_and_half_sent_requests_are_dropped(self):
@@ -334,15 +336,14 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             self.assert_dropped(sock)
         self.assertTrue(self.served())
         # A silent client is an ordinary end of a connection; a half request is a warning.
-        deadline = time.monotonic() + 10
-        while self.server.log_text().count("Request timed out") < 2:
-            self.assertLess(time.monotonic(), deadline, self.server.log_text())
-            time.sleep(0.05)
+        self.assertTrue(wait_for(
+            lambda: self.server.log_text().count("request head not complete in 1 s") >= 2,
+            interval=0.05), self.server.log_text())
         self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 1 s",
                       self.server.log_text())
 
     def test_clients_that_reset_cost_one_line_and_no_traceback(self):
-        requests = (b"", b"GET /api/num_jo", b"GET /api/num_jobs HTTP/1.1\r\n\r\n",
+        requests = (b"", b"GET /api/num_jo", b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n",
                     post("/api/best5", b'{"question"', length=100))
         for data in requests:
             sock = self.connect()
@@ -384,12 +385,14 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         dripper = threading.Thread(target=drip)
         dripper.start()
         try:
-            deadline = time.monotonic() + 10
-            while True:  # the slow senders are accepted one by one
-                answer = raw_exchange(self.server.port, b"GET /api/num_jobs HTTP/1.1\r\n\r\n")
-                if answer is not None and answer[0] == 503:
-                    break
-                self.assertLess(time.monotonic(), deadline, "never refused")
+            answers = []
+
+            def refused() -> bool:  # the slow senders are accepted one by one
+                answers.append(raw_exchange(self.server.port, b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n"))
+                return answers[-1] is not None and answers[-1][0] == 503
+
+            self.assertTrue(wait_for(refused, interval=0), "never refused")
+            answer = answers[-1]
             self.assert_error(answer, 503, "too many open connections", closed=True)
             self.assertEqual(answer[1].get("Retry-After"), "1")
         finally:
@@ -397,10 +400,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             dripper.join()
         for sock in slow:
             sock.close()
-        deadline = time.monotonic() + 10
-        while not self.served():
-            self.assertLess(time.monotonic(), deadline, "not served after the slow senders left")
-            time.sleep(0.1)
+        self.assertTrue(wait_for(self.served, interval=0.1), "not served after the slow senders left")
 
     def test_lying_lengths_do_not_pin_the_connection_threads(self):
         body = json.dumps(GLOBAL_MEAN[0]).encode()
@@ -411,10 +411,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             answer = sock.recv(65536)
             self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:80])
             self.assertIn(b'"status": "error"', answer)
-        deadline = time.monotonic() + 10
-        while not self.served():  # the threads were freed
-            self.assertLess(time.monotonic(), deadline)
-            time.sleep(0.1)
+        self.assertTrue(wait_for(self.served, interval=0.1), "the threads were not freed")
 
 
 if __name__ == "__main__":

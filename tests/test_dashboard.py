@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 from support import ServedTestCase
 
-from statsd.server import PREFIX_ROUTES, ROUTES, find_route
+from statsd.api import ROUTES, find_route
 
 
 class References(HTMLParser):
@@ -70,10 +70,10 @@ class DashboardTest(ServedTestCase):
                 self.assertIsNotNone(route, path)
         # It offers every statistic of the server, and every chart.
         text = script.decode("utf-8")
-        for path, route in ROUTES.items():
+        for route in ROUTES:
             if route.methods == ("POST",):
-                self.assertIn(f"{route.argument}:", text)
-        self.assertIn("/api/charts/", PREFIX_ROUTES)
+                self.assertIn(f"{route.name}:", text)
+        self.assertIn("/api/charts/{kind}", [route.path for route in ROUTES])
         for kind in ("states", "trend", "categories", "split"):
             self.assertIn(f'"{kind}"', text)
 

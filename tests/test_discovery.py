@@ -1,20 +1,22 @@
 """Discovery lists and the OpenAPI document, against the running server.
 
 The lists are compared with an independent pass over the CSV; the OpenAPI
-document is walked against the route table of statsd.server, both ways, and
+document is walked against the route table of statsd.api, both ways, and
 every documented GET path without required parameters is called to check that
 it answers what the document says.
 """
 
+import json
 import unittest
 from urllib.parse import urlencode
 
 import reference
-from support import OBESITY, ServedTestCase
+from support import OBESITY, SAMPLE_CSV, ServedTestCase
 
-from statsd import openapi
-from statsd.server import PREFIX_ROUTES, ROUTES
-from statsd.stats import LOWER_IS_BETTER, STATISTICS
+from statsd import discovery, openapi
+from statsd.api import ROUTES
+from statsd.ingest import load_csv
+from statsd.stats import STATISTICS
 
 METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
 
@@ -34,7 +36,7 @@ class DiscoveryTest(ServedTestCase):
         for item in data:
             question = item["question"]
             self.assertEqual(item["locations"], len(reference.locations(question)))
-            self.assertEqual(item["better"], "lower" if question in LOWER_IS_BETTER else "higher")
+            self.assertEqual(item["better"], "lower" if question in reference.LOWER_IS_BETTER else "higher")
 
     def test_states_list_every_location_or_those_of_one_question(self):
         self.assertEqual(self.get_data("/api/states"), reference.locations())
@@ -60,8 +62,10 @@ class DiscoveryTest(ServedTestCase):
             ("/api/states?question=nope", "unknown question 'nope'"),
             ("/api/states?state=Ohio", "unknown parameter 'state'"),
             ("/api/questions?x=1", "unknown parameter 'x'"),
-            ("/api/categories?question=" + OBESITY.replace(" ", "+"), "missing parameter 'state'"),
-            ("/api/categories?state=Ohio", "missing parameter 'question'"),
+            ("/api/categories?state=Ohio", "parameter 'state' needs parameter 'question'"),
+            ("/api/categories?question=" + OBESITY.replace(" ", "+") + "&state=Atlantis",
+             "unknown state 'Atlantis'"),
+            ("/api/states?with=names", "parameter 'with' takes 'abbr'"),
         ]
         for path, reason in cases:
             with self.subTest(path=path):
@@ -80,13 +84,7 @@ class DiscoveryTest(ServedTestCase):
         document = self.document()
         self.assertTrue(document["openapi"].startswith("3."))
         paths = document["paths"]
-        expected = {}
-        for path, route in ROUTES.items():
-            expected[path] = route
-        for prefix, route in PREFIX_ROUTES.items():
-            (template,) = [path for path in paths if path.startswith(prefix) and path != prefix
-                           and path[len(prefix):].startswith("{")]
-            expected[template] = route
+        expected = {route.path: route for route in ROUTES}
         self.assertEqual(set(paths), set(expected))
         for path, route in expected.items():
             with self.subTest(path=path):
@@ -100,17 +98,31 @@ class DiscoveryTest(ServedTestCase):
                         if parameter["in"] == "path":
                             self.assertIn("{" + parameter["name"] + "}", path)
 
-    def test_every_route_has_its_own_documentation(self):
-        """A new route without an entry in statsd/openapi.py DOCS fails here."""
-        for path, route in ROUTES.items():
-            self.assertIsNotNone(openapi.doc_for(path, route),
-                                 f"route {path} has no entry in statsd.openapi.DOCS")
-        for prefix, route in PREFIX_ROUTES.items():
-            doc = openapi.doc_for(prefix, route)
-            self.assertIsNotNone(doc, f"prefix route {prefix} has no entry in statsd.openapi.DOCS")
-            self.assertIsNotNone(doc.path_parameter, f"{prefix} documents no path parameter")
-        self.assertFalse(set(openapi.DOCS) - set(ROUTES) - set(PREFIX_ROUTES),
-                         "DOCS documents paths that are not routes")
+    def test_every_route_documents_its_path_parameter_and_answers(self):
+        for route in ROUTES:
+            with self.subTest(path=route.path):
+                self.assertIn("200", route.responses)
+                path_parameters = [p.name for p in route.parameters if p.where == "path"]
+                self.assertEqual(["{" + name + "}" for name in path_parameters],
+                                 [part for part in route.path.split("/") if part.startswith("{")])
+
+    def test_each_post_operation_documents_its_own_result(self):
+        """Issue 10: every POST carried state_mean_by_category's description (a shared dict)."""
+        paths = self.document()["paths"]
+        descriptions = {}
+        for name, statistic in STATISTICS.items():
+            ok = paths[f"/api/{name}"]["post"]["responses"]["200"]
+            self.assertIn(statistic.summary, ok["description"])
+            descriptions[name] = ok["description"]
+            result = ok["content"]["application/json"]["schema"]["x-result"]
+            if name == "global_mean":
+                self.assertEqual(set(result["properties"]), {"global_mean"})
+            else:
+                self.assertEqual(result["type"], "object")
+        self.assertEqual(len(set(descriptions.values())), len(STATISTICS))
+        # A second document is the same: building it changed nothing it was built from.
+        self.assertEqual(json.dumps(self.document(), sort_keys=True),
+                         json.dumps(openapi.document(ROUTES), sort_keys=True))
 
     def test_openapi_request_bodies_follow_the_statistics(self):
         paths = self.document()["paths"]
@@ -151,6 +163,24 @@ class DiscoveryTest(ServedTestCase):
                 self.assertEqual(status, 200)
                 (documented,) = operation["responses"]["200"]["content"]
                 self.assertEqual(headers["Content-Type"].split(";")[0], documented)
+
+
+class YearsListTest(unittest.TestCase):
+    """``discovery.years``, the data of GET /api/years, against the reference pass."""
+
+    def test_years_of_a_question_and_of_a_state(self):
+        dataset = load_csv(SAMPLE_CSV)
+        years = reference.year_means()
+        for question in reference.questions():
+            with self.subTest(question=question[:50]):
+                expected = sorted({year for (q, _, year) in years if q == question})
+                self.assertEqual(discovery.years(dataset, urlencode({"question": question})),
+                                 expected)
+                location = reference.locations(question)[0]
+                expected = sorted({year for (q, place, year) in years
+                                   if q == question and place == location})
+                self.assertEqual(discovery.years(dataset, urlencode(
+                    {"question": question, "state": location.upper()})), expected)
 
 
 if __name__ == "__main__":

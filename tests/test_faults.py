@@ -17,10 +17,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import shutil
 import stat
+import tempfile
 import threading
-import time
 import unittest
 
 from inprocess import InProcessServer
@@ -53,10 +54,10 @@ class StatisticThatRaisesTest(unittest.TestCase):
     """A bug in a statistic fails its job with a reason; the one worker goes on."""
 
     def test_job_fails_and_worker_takes_the_next_job(self):
-        def faulty(dataset, endpoint, question, state):
-            if question == OBESITY:
+        def faulty(dataset, request):
+            if request.question == OBESITY:
                 raise ZeroDivisionError("injected fault")
-            return compute(dataset, endpoint, question, state)
+            return compute(dataset, request)
 
         with InProcessServer(faulty, workers=1) as server:
             client = server.client()
@@ -81,7 +82,7 @@ class StatisticThatRaisesTest(unittest.TestCase):
             # The same single worker computes the next jobs, correctly.
             for endpoint, body, expected in OTHER_CASES[1:5]:
                 assert_close(self, client.run(endpoint, body), expected, where=endpoint)
-            self.assertTrue(all(thread.is_alive() for thread in server.jobs._workers))
+            self.assertEqual(server.jobs.workers_alive(), 1)
             self.assertEqual(client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
             status, listing = client.get("/api/jobs")
             self.assertEqual(listing["data"][0], {failed: "error"})
@@ -155,7 +156,11 @@ class ResultsUnwritableTest(unittest.TestCase):
             self.assertEqual((status, answer), (200, {"job_id": f"job_id_{number}"}))
             result = self.client.wait_result(f"job_id_{number}")
             self.assertEqual(result["status"], "error")
-            self.assertIn("result could not be written: Not a directory", result["reason"])
+            self.assertEqual(result["reason"], "result could not be written: "
+                                               "results directory results was removed or replaced")
+        # Nothing of jobs 2 and 3 went into the directory that was moved away either.
+        self.assertEqual(sorted(name for name in os.listdir(results + ".moved")
+                                if name.startswith("job_id_")), ["job_id_1.json"])
         # job_id_1's file cannot be read now, but its bytes are still in memory.
         self.assertEqual(self.client.get("/api/get_results/job_id_1"),
                          (200, {"status": "done", "data": done}))
@@ -167,7 +172,145 @@ class ResultsUnwritableTest(unittest.TestCase):
                          (200, {"status": "done", "data": done}))
         assert_close(self, self.client.run(endpoint, body), expected)
         self.assertTrue(wait_for(lambda: "job_id_3 error" in self.server.log_text()))
-        self.assertNotIn("Traceback", self.server.log_text())
+        log = self.server.log_text()
+        self.assertNotIn("Traceback", log)
+        # Said once when it went, once when it came back.
+        self.assertEqual(log.count("WARNING statsd.jobs: results directory results was removed "
+                                   "or replaced"), 1, log)
+        self.assertEqual(log.count("results directory results is back"), 1, log)
+
+
+class ResultsDirectoryRemovedTest(unittest.TestCase):
+    """``rm -rf results`` under a running statsd, then a second statsd on the same --results."""
+
+    def test_the_first_never_writes_into_the_second_s_directory(self):
+        first = ServerProcess("--threads", "1").start()
+        self.addCleanup(first.stop)
+        client = first.client()
+        self.addCleanup(client.close)
+        endpoint, body, expected = CASES[0]
+        assert_close(self, client.run(endpoint, body), expected)  # job_id_1, on disk
+        shutil.rmtree(first.results)
+        # The first's lock went with the directory: a second statsd starts over a new one.
+        second = ServerProcess("--threads", "1", "--log-file",
+                               os.path.join(first.directory, "second.log"),
+                               directory=first.directory).start()
+        self.addCleanup(second.stop)
+        other = second.client()
+        self.addCleanup(other.close)
+        other_endpoint, other_body, other_expected = OTHER_CASES[0]
+
+        # The first says what happened, and its job fails with that reason.
+        self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_2"}))
+        self.assertEqual(client.wait_result("job_id_2"),
+                         {"status": "error", "reason": "result could not be written: "
+                                                       "results directory results was removed or replaced"})
+        self.assertTrue(wait_for(lambda: "WARNING statsd.jobs: results directory results was "
+                                         "removed or replaced" in first.log_text()))
+        # The second hands out job_id_1 again (the first's results are gone), in its own directory.
+        self.assertEqual(other.post(other_endpoint, other_body), (200, {"job_id": "job_id_1"}))
+        assert_close(self, other.wait_result("job_id_1")["data"], other_expected)
+        # The first stops cleanly, and takes nothing of the second's with it.
+        self.assertEqual(client.get("/api/graceful_shutdown")[0], 200)
+        client.close()
+        self.assertEqual(first.wait(), 0)
+        self.assertEqual(sorted(os.listdir(second.results)), ["job_id_1.json", "journal.jsonl"])
+        self.assertEqual(other.get("/api/get_results/job_id_1")[1]["status"], "done")
+        with open(os.path.join(second.results, "job_id_1.json"), encoding="utf-8") as handle:
+            assert_close(self, json.load(handle), other_expected)
+
+
+class JournalShortWriteTest(unittest.TestCase):
+    """A journal line cut short (a full disk, here a file size limit) is taken back whole."""
+
+    def test_a_short_write_leaves_no_half_line_to_swallow_the_next(self):
+        server = ServerProcess("--threads", "1", "--log-file", "", keep_directory=True).start()
+        self.addCleanup(shutil.rmtree, server.directory, True)
+        self.addCleanup(server.stop)
+        results, journal = server.results, os.path.join(server.results, "journal.jsonl")
+        client = server.client()
+        self.addCleanup(client.close)
+        # The one worker blocks on job_id_1's result (a FIFO nobody reads), so
+        # the jobs after it stay in the journal.
+        os.mkfifo(os.path.join(results, ".job_id_1.json.tmp"))
+        for number in (1, 2, 3):
+            self.assertEqual(client.post(*CASES[number][:2]), (200, {"job_id": f"job_id_{number}"}))
+        # Room for 10 more bytes in any file: job_id_4's line is cut there by the kernel.
+        size = os.path.getsize(journal)
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (size + 10, hard))
+        try:
+            self.assertEqual(client.post(*CASES[4][:2]), (200, {"job_id": "job_id_4"}))
+        finally:  # the disk has room again
+            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        self.assertEqual(client.post(*CASES[5][:2]), (200, {"job_id": "job_id_5"}))
+        with open(journal, "rb") as handle:
+            lines = handle.read().split(b"\n")
+        self.assertEqual(lines[-1], b"")  # whole lines only
+        self.assertEqual([json.loads(line)["job"] for line in lines[:-1]], [1, 2, 3, 5])
+        server.kill()
+
+        # After the crash, job_id_5 (journalled after the short write) is run again.
+        again = ServerProcess("--threads", "1", directory=server.directory).start()
+        self.addCleanup(again.stop)
+        self.assertTrue(wait_for(lambda: "4 requeued" in again.log_text()), again.log_text())
+        self.assertNotIn("damaged", again.log_text())
+        client = again.client()
+        self.addCleanup(client.close)
+        for number in (1, 2, 3, 5):
+            assert_close(self, client.wait_result(f"job_id_{number}")["data"], CASES[number][2])
+        self.assertEqual(client.post(*CASES[0][:2]), (200, {"job_id": "job_id_6"}))
+
+
+class StrayResultFileTest(unittest.TestCase):
+    """A result file with a very high number costs nothing: ids go on after it."""
+
+    def test_a_stray_high_id(self):
+        for number in (5_000_000, 1_000_000_000):
+            with self.subTest(number=number):
+                directory = tempfile.mkdtemp(prefix="statsd-stray-")
+                self.addCleanup(shutil.rmtree, directory, True)
+                os.mkdir(os.path.join(directory, "results"))
+                with open(os.path.join(directory, "results", f"job_id_{number}.json"), "w") as handle:
+                    handle.write('{"stray": 1}')
+                with ServerProcess(directory=directory) as server:
+                    self.assertLess(peak_rss_mb(server.process.pid), 80)
+                    client = server.client()
+                    status, listing = client.get("/api/jobs?last=3")
+                    self.assertEqual((status, listing), (200, {
+                        "status": "done", "total": number,
+                        "data": [{f"job_id_{number - 2}": "expired"},
+                                 {f"job_id_{number - 1}": "expired"},
+                                 {f"job_id_{number}": "done"}]}))
+                    self.assertEqual(client.get(f"/api/get_results/job_id_{number}"),
+                                     (200, {"status": "done", "data": {"stray": 1}}))
+                    self.assertEqual(client.get(f"/api/get_results/job_id_{number - 1}")[0], 410)
+                    endpoint, body, expected = CASES[0]
+                    self.assertEqual(client.post(endpoint, body),
+                                     (200, {"job_id": f"job_id_{number + 1}"}))
+                    assert_close(self, client.wait_result(f"job_id_{number + 1}")["data"], expected)
+                    self.assertLess(peak_rss_mb(server.process.pid), 80)
+                    client.close()
+
+    def test_a_number_beyond_any_job_id_is_not_a_job(self):
+        directory = tempfile.mkdtemp(prefix="statsd-stray-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        os.mkdir(os.path.join(directory, "results"))
+        with open(os.path.join(directory, "results", "job_id_1" + "0" * 30 + ".json"), "w") as handle:
+            handle.write("{}")
+        with ServerProcess(directory=directory) as server:
+            client = server.client()
+            self.assertEqual(client.post(*CASES[0][:2]), (200, {"job_id": "job_id_1"}))
+            client.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of a process, from /proc (VmHWM)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
 
 
 class KilledMidLoadTest(unittest.TestCase):
@@ -200,14 +343,16 @@ class KilledMidLoadTest(unittest.TestCase):
                     with lock:
                         accepted[job_id] = index % len(CASES)
                     index += self.CLIENTS
-                    end = time.monotonic() + 1.0
-                    while time.monotonic() < end:
-                        status, result = client.get(f"/api/get_results/{job_id}")
-                        if result["status"] == "done":
-                            with lock:
-                                done[job_id] = result["data"]
-                            break
-                        time.sleep(0.02)
+
+                    def finished(job_id: str = job_id) -> bool:
+                        result = client.get(f"/api/get_results/{job_id}")[1]
+                        if result["status"] != "done":
+                            return False
+                        with lock:
+                            done[job_id] = result["data"]
+                        return True
+
+                    wait_for(finished, timeout=1.0)
             except (OSError, http.client.HTTPException):
                 pass  # the server was killed under us
             finally:

@@ -166,6 +166,41 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(alabama.groups[(INCOME, "$25,000 - $34,999")].mean, 32.0)
         self.assertEqual(alabama.groups[("Total", "Total")].mean, 38.0)
 
+    def test_cells_sum_each_group_in_each_year(self):
+        rows = ROWS + [data_row(OBESITY, "Alabama", "38", INCOME, "$25,000 - $34,999", "2012"),
+                       data_row(OBESITY, "Alabama", "20", "Total", "Total", "n/a")]
+        dataset = load_csv(write_csv(self.path("cells.csv"), rows))
+        alabama = dataset.questions[OBESITY].locations["Alabama"]
+        cells = {dataset.cells[number]: (alabama.cell_totals[number], count)
+                 for number, count in enumerate(alabama.cell_counts) if count}
+        # (Income, $25,000 - $34,999): 30 in 2011, 34 + 38 in 2012; a YearStart that is
+        # not a number is its own cell, with year None (kept by no year range).
+        self.assertEqual(cells, {
+            (INCOME, "$25,000 - $34,999", 2011): (30.0, 1),
+            (INCOME, "$25,000 - $34,999", 2012): (72.0, 2),
+            ("Total", "Total", None): (20.0, 1)})
+        # The group and the location still hold every row, the odd year included.
+        self.assertEqual(alabama.groups[("Total", "Total")].mean, 20.0)
+        self.assertEqual((alabama.overall.total, alabama.overall.count), (122.0, 4))
+        self.assertEqual({year: sums.count for year, sums in alabama.years.items()},
+                         {2011: 1, 2012: 2})
+
+    def test_location_abbreviation_is_read_when_there(self):
+        rows = [dict(row, LocationAbbr={"Alabama": "AL", "Guam": "GU"}[row["LocationDesc"]])
+                for row in ROWS]
+        dataset = load_csv(write_csv(self.path("abbr.csv"), rows))
+        self.assertSmallDataset(dataset)
+        self.assertEqual(dataset.abbreviations, {"Alabama": "AL", "Guam": "GU"})
+        self.assertEqual(dataset.location_names["gu"], "Guam")
+        self.assertEqual(dataset.location_names["alabama"], "Alabama")
+
+    def test_location_abbreviation_column_is_optional(self):
+        header = [name for name in original_header() if name != "LocationAbbr"]
+        dataset = load_csv(write_csv(self.path("no-abbr.csv"), ROWS, header=header))
+        self.assertSmallDataset(dataset)
+        self.assertEqual(dataset.abbreviations, {})
+        self.assertEqual(dataset.location_names, {"alabama": "Alabama", "guam": "Guam"})
+
     # -- files that are refused ---------------------------------------------
 
     def assertDataError(self, path, *words):

@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 from collections import Counter
+from typing import Any, Dict, List
 
 from inprocess import HeldCompute, InProcessServer
 from support import ServerProcess, Threads, assert_close, conformance_cases
@@ -34,10 +35,10 @@ class Tally:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.accepted = {}  # job id -> index in CASES
-        self.results = {}  # job id -> the result answered
-        self.statuses = Counter()  # (method, status) -> count
-        self.problems = []  # anything a client saw that it should not have
+        self.accepted: Dict[str, int] = {}  # job id -> index in CASES
+        self.results: Dict[str, Any] = {}  # job id -> the result answered
+        self.statuses: Counter = Counter()  # (method, status) -> count
+        self.problems: List[str] = []  # anything a client saw that it should not have
 
     def problem(self, text: str) -> None:
         with self.lock:

@@ -63,14 +63,26 @@ class ResultsTtlTest(unittest.TestCase):
             client.close()
 
     def test_results_are_kept_forever_by_default(self):
-        with ServerProcess() as server:
-            client = server.client()
-            job_id = client.post("best5", {"question": OBESITY})[1]["job_id"]
-            client.wait_result(job_id)
-            os.utime(os.path.join(server.results, f"{job_id}.json"), (0, 0))  # written in 1970
-            time.sleep(0.5)
-            self.assertEqual(client.get("/api/jobs")[1]["data"], [{job_id: "done"}])
-            client.close()
+        """A result written in 1970 is still there without --results-ttl, gone with one.
+
+        Expiry runs once before the server serves, so what each server
+        answers first is already after its check.
+        """
+        directory = tempfile.mkdtemp(prefix="statsd-ttl-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        result = os.path.join(directory, "results", "job_id_1.json")
+        os.mkdir(os.path.dirname(result))
+        for args, state in (((), "done"), (("--results-ttl", "100d"), "expired")):
+            with self.subTest(args=args):
+                if state == "done":
+                    with open(result, "w", encoding="utf-8") as handle:
+                        handle.write('{"global_mean": 31.5}')
+                    os.utime(result, (0, 0))  # written in 1970
+                with ServerProcess(*args, directory=directory) as server:
+                    client = server.client()
+                    self.assertEqual(client.get("/api/jobs")[1]["data"], [{"job_id_1": state}])
+                    client.close()
+                self.assertEqual(os.path.exists(result), state == "done")
 
 
 class IngestProgressTest(unittest.TestCase):

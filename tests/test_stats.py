@@ -31,9 +31,11 @@ import unittest
 from support import OBESITY, data_row, write_csv
 
 from statsd.ingest import load_csv
+from statsd.request import Filters, JobRequest
 from statsd.stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, best5, check_request, compute,
-                          diff_from_mean, global_mean, mean_by_category, state_diff_from_mean,
-                          state_mean, state_mean_by_category, states_mean, worst5)
+                          diff_from_mean, global_mean, group_means, location_means,
+                          mean_by_category, question_mean, state_diff_from_mean, state_mean,
+                          state_mean_by_category, states_mean, worst5, year_means)
 
 AEROBIC = ("Percent of adults who achieve at least 150 minutes a week of moderate-intensity "
            "aerobic physical activity or 75 minutes a week of vigorous-intensity aerobic "
@@ -83,8 +85,6 @@ class SmallDatasetCase(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.directory, ignore_errors=True)
 
-
-class StatisticsTest(SmallDatasetCase):
     def assertResult(self, actual, expected):
         """Same keys in the same order, numbers equal up to float rounding."""
         self.assertEqual(list(actual), list(expected))
@@ -93,6 +93,9 @@ class StatisticsTest(SmallDatasetCase):
                 self.assertResult(actual[key], value)
             else:
                 self.assertAlmostEqual(actual[key], value, places=9, msg=key)
+
+
+class StatisticsTest(SmallDatasetCase):
 
     def test_directions_of_the_questions_used(self):
         self.assertIn(OBESITY, LOWER_IS_BETTER)
@@ -218,8 +221,98 @@ class StatisticsTest(SmallDatasetCase):
                          {"state_mean", "state_diff_from_mean", "state_mean_by_category"})
 
     def test_compute_dispatches_by_name(self):
-        self.assertResult(compute(self.dataset, "state_mean", OBESITY, "Texas"), {"Texas": 35.0})
-        self.assertResult(compute(self.dataset, "global_mean", AEROBIC, None), {"global_mean": 47.2})
+        self.assertResult(compute(self.dataset, JobRequest("state_mean", OBESITY, "Texas")),
+                          {"Texas": 35.0})
+        self.assertResult(compute(self.dataset, JobRequest("global_mean", AEROBIC)),
+                          {"global_mean": 47.2})
+
+
+class FilteredStatisticsTest(SmallDatasetCase):
+    """The same statistics over the rows a Filters keeps (obesity rows by year and group):
+
+      2011: Alabama 36 (Education, College graduate), 30 (Age 18 - 24); Texas 35;
+            Guam 38 (Age 25 - 34); Delaware 26; Colorado 25 (Female), 29 (Male);
+            National 31; Alaska 20
+      2012: Alabama 30 (Education, Master's degree); Guam 44 (Age 25 - 34),
+            44 (Gender, Male); Delaware 28
+      2013: Alabama 32 (Income)
+    """
+
+    FROM_2012 = Filters(year_from=2012)
+    TO_2011 = Filters(year_to=2011)
+    GENDER_ONLY = Filters(category=GENDER)
+    MALE = Filters(category=GENDER, stratification="Male")
+
+    def test_states_mean_and_ranks_over_the_kept_years(self):
+        # 2012 on: Alabama (30 + 32) / 2 = 31, Guam (44 + 44) / 2 = 44, Delaware 28; the rest absent.
+        self.assertResult(states_mean(self.dataset, OBESITY, self.FROM_2012),
+                          {"Delaware": 28.0, "Alabama": 31.0, "Guam": 44.0})
+        self.assertResult(best5(self.dataset, OBESITY, self.FROM_2012),
+                          {"Delaware": 28.0, "Alabama": 31.0, "Guam": 44.0})
+        self.assertResult(worst5(self.dataset, OBESITY, self.FROM_2012),
+                          {"Guam": 44.0, "Alabama": 31.0, "Delaware": 28.0})
+        # Up to 2011: Alabama (36 + 30) / 2 = 33, Colorado (25 + 29) / 2 = 27.
+        self.assertResult(states_mean(self.dataset, OBESITY, self.TO_2011), {
+            "Alaska": 20.0, "Delaware": 26.0, "Colorado": 27.0, "National": 31.0,
+            "Alabama": 33.0, "Texas": 35.0, "Guam": 38.0})
+
+    def test_global_mean_and_differences_over_the_kept_rows(self):
+        # (32 + 30 + 44 + 44 + 28) / 5 = 178 / 5 = 35.6
+        self.assertResult(global_mean(self.dataset, OBESITY, self.FROM_2012), {"global_mean": 35.6})
+        self.assertResult(diff_from_mean(self.dataset, OBESITY, self.FROM_2012), {
+            "Delaware": 7.6, "Alabama": 4.6, "Guam": -8.4})  # 35.6 - 28, - 31, - 44
+        # Up to 2011: 270 / 9 = 30; Alabama 30 - 33 = -3.
+        self.assertResult(global_mean(self.dataset, OBESITY, self.TO_2011), {"global_mean": 30.0})
+        self.assertResult(state_diff_from_mean(self.dataset, OBESITY, "Alabama", self.TO_2011),
+                          {"Alabama": -3.0})
+        self.assertResult(state_mean(self.dataset, OBESITY, "Alabama", Filters(2011, 2011)),
+                          {"Alabama": 33.0})
+
+    def test_category_and_group(self):
+        # Gender: Guam 44 (Male), Colorado 25 and 29; global (44 + 25 + 29) / 3 = 98 / 3.
+        self.assertResult(states_mean(self.dataset, OBESITY, self.GENDER_ONLY),
+                          {"Colorado": 27.0, "Guam": 44.0})
+        self.assertResult(global_mean(self.dataset, OBESITY, self.GENDER_ONLY),
+                          {"global_mean": 98 / 3})
+        # Male only: Colorado 29, Guam 44; global 73 / 2 = 36.5.
+        self.assertResult(states_mean(self.dataset, OBESITY, self.MALE),
+                          {"Colorado": 29.0, "Guam": 44.0})
+        self.assertResult(diff_from_mean(self.dataset, OBESITY, self.MALE),
+                          {"Colorado": 7.5, "Guam": -7.5})
+        self.assertResult(state_mean_by_category(self.dataset, OBESITY, "Guam", self.MALE),
+                          {"Guam": {"('Gender', 'Male')": 44.0}})
+
+    def test_by_category_over_the_kept_years(self):
+        self.assertResult(mean_by_category(self.dataset, OBESITY, self.FROM_2012), {
+            "('Alabama', 'Education', \"Master's degree\")": 30.0,
+            "('Alabama', 'Income', '$25,000 - $34,999')": 32.0,
+            "('Delaware', 'Total', 'Total')": 28.0,
+            "('Guam', 'Age (years)', '25 - 34')": 44.0,
+            "('Guam', 'Gender', 'Male')": 44.0})
+        self.assertResult(state_mean_by_category(self.dataset, OBESITY, "Guam", self.TO_2011),
+                          {"Guam": {"('Age (years)', '25 - 34')": 38.0}})
+        # Years and a group at once: Guam's 25 - 34 in 2012 only.
+        self.assertResult(mean_by_category(self.dataset, OBESITY, Filters(
+            2012, 2012, AGE, "25 - 34")), {"('Guam', 'Age (years)', '25 - 34')": 44.0})
+
+    def test_chart_helpers(self):
+        self.assertEqual(location_means(self.dataset, OBESITY, self.MALE),
+                         [("Colorado", 29.0), ("Guam", 44.0)])
+        self.assertEqual(question_mean(self.dataset, OBESITY, self.MALE), 36.5)
+        self.assertEqual(group_means(self.dataset, OBESITY, "Guam", self.FROM_2012),
+                         [((AGE, "25 - 34"), 44.0), ((GENDER, "Male"), 44.0)])
+        # Guam by year: 2011 38; 2012 (44 + 44) / 2; the Age group only: 38, then 44.
+        self.assertEqual(year_means(self.dataset, OBESITY, "Guam"), [(2011, 38.0), (2012, 44.0)])
+        self.assertEqual(year_means(self.dataset, OBESITY, "Alabama", Filters(category=EDUCATION)),
+                         [(2011, 36.0), (2012, 30.0)])
+        self.assertEqual(year_means(self.dataset, OBESITY, "Alabama", Filters(year_from=2012)),
+                         [(2012, 30.0), (2013, 32.0)])
+
+    def test_compute_passes_the_filters(self):
+        self.assertResult(compute(self.dataset, JobRequest("global_mean", OBESITY, None,
+                                                           self.MALE)), {"global_mean": 36.5})
+        self.assertResult(compute(self.dataset, JobRequest("state_mean", OBESITY, "Alabama",
+                                                           self.FROM_2012)), {"Alabama": 31.0})
 
 
 class CheckRequestTest(SmallDatasetCase):
@@ -233,12 +326,13 @@ class CheckRequestTest(SmallDatasetCase):
             self.assertIn(word, str(caught.exception))
 
     def test_valid_requests(self):
-        self.assertEqual(self.check("states_mean", {"question": OBESITY}), (OBESITY, None))
+        self.assertEqual(self.check("states_mean", {"question": OBESITY}),
+                         JobRequest("states_mean", OBESITY))
         # A state sent to an endpoint without one is ignored, as are other fields.
         self.assertEqual(self.check("best5", {"question": AEROBIC, "state": "Nowhere", "x": 1}),
-                         (AEROBIC, None))
+                         JobRequest("best5", AEROBIC))
         self.assertEqual(self.check("state_mean", {"question": OBESITY, "state": "Guam"}),
-                         (OBESITY, "Guam"))
+                         JobRequest("state_mean", OBESITY, "Guam"))
 
     def test_body_not_an_object(self):
         for body in ([OBESITY], OBESITY, 3, None):
@@ -272,7 +366,68 @@ class CheckRequestTest(SmallDatasetCase):
         self.assertRefused("state_diff_from_mean", {"question": OBESITY, "state": "Ohio"},
                            "no data", "Ohio")
         self.assertEqual(self.check("state_mean", {"question": AEROBIC, "state": "Ohio"}),
-                         (AEROBIC, "Ohio"))
+                         JobRequest("state_mean", AEROBIC, "Ohio"))
+
+
+    # -- filters and location names ----------------------------------------------
+
+    def test_filters_are_parsed_into_the_request(self):
+        body = {"question": OBESITY, "year_from": 2011, "year_to": 2012, "category": GENDER,
+                "stratification": "Male"}
+        request = self.check("best5", body)
+        self.assertEqual(request, JobRequest("best5", OBESITY, None,
+                                             Filters(2011, 2012, GENDER, "Male")))
+        self.assertEqual(request.to_json(), dict(body, endpoint="best5"))
+        # null means absent: the request of the original service, byte for byte in the journal.
+        request = self.check("best5", {"question": OBESITY, "year_from": None, "year_to": None,
+                                       "category": None, "stratification": None})
+        self.assertEqual(request, JobRequest("best5", OBESITY))
+        self.assertEqual(request.to_json(), {"endpoint": "best5", "question": OBESITY})
+        # Either bound alone; equal bounds.
+        self.assertEqual(self.check("global_mean", {"question": OBESITY, "year_to": 2011}).filters,
+                         Filters(year_to=2011))
+        self.assertEqual(self.check("global_mean", {"question": OBESITY, "year_from": 2012,
+                                                    "year_to": 2012}).filters, Filters(2012, 2012))
+
+    def test_bad_filters(self):
+        cases = [
+            ({"year_from": "2011"}, "field 'year_from'", "integer"),
+            ({"year_to": True}, "field 'year_to'", "integer", "bool"),
+            ({"year_from": 2011.5}, "field 'year_from'", "integer"),
+            ({"year_from": 2013, "year_to": 2012}, "field 'year_from' (2013) is after field 'year_to' (2012)"),
+            ({"category": ["Gender"]}, "field 'category'", "string"),
+            ({"category": "Height"}, "field 'category'", "unknown category 'Height'"),
+            ({"stratification": "Male"}, "field 'stratification' needs field 'category'"),
+            ({"category": GENDER, "stratification": "Other"}, "field 'stratification'",
+             "unknown stratification 'Other' of category 'Gender'"),
+        ]
+        for extra, *words in cases:
+            with self.subTest(extra=extra):
+                self.assertRefused("best5", dict(question=OBESITY, **extra), *words)
+                self.assertRefused("state_mean", dict(question=OBESITY, state="Guam", **extra),
+                                   *words)
+
+    def test_filters_that_keep_nothing(self):
+        # The aerobic question has no Income rows; Texas has no obesity row after 2011.
+        self.assertRefused("states_mean", {"question": AEROBIC, "category": INCOME},
+                           "no data for question", AEROBIC, "category='Income'")
+        self.assertRefused("state_mean", {"question": OBESITY, "state": "Texas",
+                                          "year_from": 2012},
+                           "no data for state 'Texas'", "year_from=2012")
+        self.assertRefused("global_mean", {"question": OBESITY, "year_from": 2014},
+                           "no data for question")
+
+    def test_state_in_any_letter_case(self):
+        for name in ("guam", "GUAM", "gUaM"):
+            with self.subTest(name=name):
+                self.assertEqual(self.check("state_mean", {"question": OBESITY, "state": name}),
+                                 JobRequest("state_mean", OBESITY, "Guam"))
+        self.assertEqual(self.check("state_mean", {"question": AEROBIC,
+                                                   "state": "district of columbia"}).state,
+                         "District of Columbia")
+        # Ohio in lower case is still a state without obesity data.
+        self.assertRefused("state_mean", {"question": OBESITY, "state": "ohio"},
+                           "no data for state 'Ohio'")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ def ingest_child(kind: str, path: str) -> dict:
 
 def job_compute_microseconds(dataset) -> float:
     """Mean time of one statistic computed on a loaded dataset (every endpoint, question)."""
+    from ..request import JobRequest
     from ..stats import STATISTICS, compute
     location = dataset.locations[0]
     calls = 0
@@ -131,7 +132,7 @@ def job_compute_microseconds(dataset) -> float:
         for name, statistic in STATISTICS.items():
             for question, data in dataset.questions.items():
                 state = location if location in data.locations else next(iter(data.locations))
-                compute(dataset, name, question, state if statistic.needs_state else None)
+                compute(dataset, JobRequest(name, question, state if statistic.needs_state else None))
                 calls += 1
     return (time.perf_counter() - started) / calls * 1e6
 

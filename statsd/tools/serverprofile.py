@@ -23,35 +23,30 @@ import sys
 import tempfile
 import threading
 import time
-from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import logs
 from . import bench, synthetic
 from ..__main__ import default_threads
-from ..ingest import load_csv
-from ..jobs import JobManager, ResultStore
-from ..server import StatsServer
-from ..stats import compute
+from ..app import App, Config
 
 
 class InProcessServer:
-    """The statsd server in this process, with what :func:`bench.drive` asks of a server."""
+    """The statsd application in this process, with what :func:`bench.drive` asks of a server."""
 
     kind = "statsd"
 
     def __init__(self, data: str, directory: str, workers: int) -> None:
         self.listener = logs.configure(os.path.join(directory, "webserver.log"))
-        dataset = load_csv(data)
-        self.jobs = JobManager(ResultStore(os.path.join(directory, "results")),
-                               partial(compute, dataset), workers=workers)
-        self.server = StatsServer(("127.0.0.1", 0), dataset, self.jobs)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="serve")
+        config = Config(data=data, results=os.path.join(directory, "results"),
+                        host="127.0.0.1", port=0, threads=workers)
+        self.app = App(config)
+        self.jobs = self.app.jobs
+        self.port = self.app.server.server_address[1]
 
     def start(self) -> None:
-        self.jobs.start()
-        self.thread.start()
+        self.app.start()
+        self.app.serve_in_thread(poll_interval=0.5)
 
     def cpu(self) -> float:
         return bench.cpu_seconds(os.getpid())
@@ -60,10 +55,7 @@ class InProcessServer:
         return bench.proc_status_kb("VmRSS") / 1024
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.jobs.close()
-        self.jobs.join()
+        self.app.stop("profile finished", timeout=60)
         if self.listener is not None:
             self.listener.stop()
 
@@ -92,7 +84,7 @@ class ThreadProfiles:
             profile.disable()
             if name.startswith("statsd-worker"):
                 kind = "job workers"
-            elif name == "serve":
+            elif name == "statsd-serve":
                 kind = "accept loop"
             else:  # connection threads and the log listener are both unnamed
                 kind = "connections and log listener"

@@ -1,0 +1,413 @@
+"""The API: every route, declared once, and the endpoint function answering it.
+
+Why: what a route takes (its methods, its query parameters) and what it
+documents (summary, parameters, answers) must not drift apart, so both live
+in one :class:`Route` of :data:`ROUTES`; the dispatcher enforces the first
+(405 with ``Allow``, HEAD only on safe routes, one query-parameter policy)
+and :mod:`statsd.openapi` writes ``/api/openapi.json`` from the same table.
+Adding a route is one ``Route(...)`` in ROUTES plus one endpoint function
+``endpoint(call) -> Response``.
+
+Nothing here knows about sockets or framing: :mod:`statsd.transport` hands a
+whole request over, and :mod:`statsd.server` turns a :class:`Call` into the
+answer written back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from . import assets, charts, discovery, openapi
+from .jobs import DONE, ERROR, EXPIRED, RUNNING, QueueClosed, QueueFull
+from .openapi import ERROR_REF, JOB_ID, Param, Reply, listing, result_schema
+from .query import Parameters, parse_query
+from .request import FILTER_FIELDS
+from .stats import STATISTICS, BadRequest, check_request
+from .transport import JSON_TYPE, Headers, Response
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import StatsServer
+
+
+class Problem(Exception):
+    """Raised by an endpoint to answer ``{"status": "error", "reason": ...}``."""
+
+    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+def json_response(data: object, status: int = 200, headers: Sequence[Tuple[str, str]] = ()) -> Response:
+    return Response(status, json.dumps(data).encode(), JSON_TYPE, headers)
+
+
+class Call:
+    """One request as an endpoint sees it.
+
+    ``params`` holds the query parameters the route declares (others were
+    refused, names starting with ``_`` dropped); ``body`` is None when the
+    request had no Content-Length.  An endpoint may set ``detail``, which the
+    request's log line shows (the body, the job id it was given).
+    """
+
+    def __init__(self, server: "StatsServer", method: str, path: str, query: str,
+                 headers: Headers, body: Optional[bytes], client: str) -> None:
+        self.server = server
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.client = client
+        self.route: Optional[Route] = None
+        self.argument = ""  # the rest of the path, for a route ending in {parameter}
+        self.params: Parameters = {}
+        self.detail = ""
+
+    def param(self, name: str) -> Optional[str]:
+        """The value of query parameter ``name``, or None when absent or empty."""
+        values = self.params.get(name)
+        return values[0] if values and values[0] else None
+
+    def json_body(self) -> object:
+        """The request body parsed as JSON; any problem is a :class:`Problem` (400)."""
+        raw = self.body
+        if raw is None:  # no body at all: the question is missing, as the contract says
+            raise Problem(400, "empty request body (no Content-Length); expected a JSON object")
+        self.detail = raw[:300].decode("utf-8", "replace")
+        if not raw.strip():
+            raise Problem(400, "empty request body; expected a JSON object")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise Problem(400, f"request body is not valid JSON: not UTF-8 text (byte "
+                               f"0x{raw[error.start]:02x} at position {error.start})")
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise Problem(400, f"request body is not valid JSON: {error.msg} at line "
+                               f"{error.lineno} column {error.colno}")
+        except ValueError:  # a number past the interpreter's digit limit
+            raise Problem(400, "request body is not valid JSON: a number with too many digits")
+        except RecursionError:  # json's parser recurses once per nesting level
+            raise Problem(400, "request body is not valid JSON: nested too deeply")
+
+
+class Route(NamedTuple):
+    """One path of the API: what it takes, what serves it, what it documents.
+
+    ``path`` is exact (``/api/jobs``) or ends in one ``{parameter}``
+    (``/api/get_results/{job_id}``), which takes the rest of the path.
+    ``safe``: its GET changes nothing (so HEAD is answered too).
+    """
+
+    name: str
+    path: str
+    methods: Tuple[str, ...]
+    endpoint: Callable[[Call], Response]
+    summary: str
+    responses: Mapping[str, Reply]
+    parameters: Tuple[Param, ...] = ()
+    body: Optional[Dict[str, Any]] = None  # JSON schema of the request body
+    safe: bool = True
+
+    @property
+    def query_names(self) -> List[str]:
+        return [parameter.name for parameter in self.parameters if parameter.where == "query"]
+
+    def allowed(self) -> List[str]:
+        """Every method answered, for ``Allow`` and the CORS preflight."""
+        methods = list(self.methods)
+        if "GET" in methods and self.safe:
+            methods.insert(methods.index("GET") + 1, "HEAD")
+        return methods + ["OPTIONS"]
+
+
+# -- the endpoints ----------------------------------------------------------------
+
+def submit_job(call: Call) -> Response:
+    server = call.server
+    assert call.route is not None
+    if server.shutting_down:  # whatever the body holds, no job now
+        raise Problem(503, "shutting down")
+    body = call.json_body()
+    try:
+        request = check_request(server.dataset, STATISTICS[call.route.name], body)
+    except BadRequest as problem:
+        raise Problem(400, str(problem))
+    try:
+        job_id = server.jobs.submit(request)
+    except QueueClosed:
+        raise Problem(503, "shutting down")
+    except QueueFull:
+        raise Problem(503, "too many jobs queued, retry later", headers=[("Retry-After", "1")])
+    call.detail = f"{call.detail} -> {job_id}"
+    return json_response({"job_id": job_id})
+
+
+def get_results(call: Call) -> Response:
+    state, payload = call.server.jobs.result(call.argument)
+    if state == DONE:
+        assert isinstance(payload, bytes)
+        return Response(200, b'{"status": "done", "data": ' + payload + b"}")
+    if state == RUNNING:
+        return json_response({"status": RUNNING})
+    if state == ERROR:
+        return json_response({"status": ERROR, "reason": payload})
+    if state == EXPIRED:
+        raise Problem(410, "result expired")
+    raise Problem(404, "Invalid job_id")
+
+
+def list_jobs(call: Call) -> Response:
+    """Every job, as the contract says; ``?last=N``: the last N, and the total."""
+    jobs = call.server.jobs
+    last_text = call.params.get("last", [None])[0]
+    if last_text is None:
+        return json_response({"status": "done",
+                              "data": [{job_id: state} for job_id, state in jobs.states()]})
+    if not (last_text.isascii() and last_text.isdigit()) or int(last_text) < 1:
+        raise Problem(400, f"parameter 'last' must be a whole number from 1, not {last_text[:40]!r}")
+    total = jobs.accepted()
+    data = [{job_id: state} for job_id, state in jobs.states(last=int(last_text))]
+    return json_response({"status": "done", "data": data, "total": total})
+
+
+def num_jobs(call: Call) -> Response:
+    return json_response({"num_jobs": call.server.jobs.pending()})
+
+
+def graceful_shutdown(call: Call) -> Response:
+    server = call.server
+    server.begin_shutdown(f"{call.method} /api/graceful_shutdown from {call.client}")
+    status = "done" if server.jobs.pending() == 0 else "shutting down"
+    return json_response({"status": status})
+
+
+def list_data(call: Call) -> Response:
+    assert call.route is not None
+    try:
+        data = discovery.LISTS[call.route.name](call.server.dataset, call.query)
+    except BadRequest as problem:
+        raise Problem(400, str(problem))
+    return json_response({"status": "done", "data": data})
+
+
+def chart(call: Call) -> Response:
+    try:
+        svg = charts.render(call.server.dataset, call.argument, call.query)
+    except charts.UnknownChart as problem:
+        raise Problem(404, str(problem))
+    except BadRequest as problem:
+        raise Problem(400, str(problem))
+    return Response(200, svg.encode(), charts.SVG_TYPE)
+
+
+def openapi_document(call: Call) -> Response:
+    return json_response(openapi.document(ROUTES))
+
+
+def dashboard(call: Call) -> Response:
+    return _asset("index.html")
+
+
+def static_file(call: Call) -> Response:
+    return _asset(call.argument)
+
+
+def _asset(name: str) -> Response:
+    found = assets.asset(name)
+    if found is None:
+        raise Problem(404, f"no such file: {name}")
+    return Response(200, found.body, found.content_type, [("Cache-Control", "no-cache")])
+
+
+# -- the route table ------------------------------------------------------------
+
+QUESTION = Param("question", "exact question text, as listed by GET /api/questions")
+STATE = Param("state", "a location, as listed by GET /api/states?question=...")
+
+
+def _statistic_route(name: str) -> Route:
+    statistic = STATISTICS[name]
+    fields = ["question", "state"] if statistic.needs_state else ["question"]
+    properties: Dict[str, Any] = {field: {"type": "string"} for field in fields}
+    for field in FILTER_FIELDS:
+        kind = "integer" if field.startswith("year") else "string"
+        properties[field] = {"type": kind, "nullable": True,
+                             "description": "optional filter (see the README)"}
+    return Route(
+        name, f"/api/{name}", ("POST",), submit_job, statistic.summary,
+        {"200": Reply(f"queued; GET /api/get_results/{{job_id}} then gives its data: "
+                      f"{statistic.summary} (schema: x-result)",
+                      {"type": "object", "required": ["job_id"], "properties": {"job_id": JOB_ID},
+                       "x-result": result_schema(name)}),
+         "400": Reply("bad JSON, or a missing, non-string or unknown question or state", ERROR_REF),
+         "413": Reply("request body over 64 KiB", ERROR_REF),
+         "503": Reply("shutting down, or too many jobs queued (see Retry-After)", ERROR_REF)},
+        body={"type": "object", "required": fields, "properties": properties},
+        safe=False)
+
+
+ROUTES: List[Route] = [
+    *(_statistic_route(name) for name in STATISTICS),
+    Route("get_results", "/api/get_results/{job_id}", ("GET",), get_results,
+          "state and result of a job",
+          {"200": Reply("the job's state: running (queued or computing), done with its data, "
+                        "or error", {"oneOf": [
+                            {"type": "object", "properties": {"status": {"enum": ["running"]}}},
+                            {"type": "object", "properties": {
+                                "status": {"enum": ["done"]},
+                                "data": {"$ref": "#/components/schemas/Result"}}},
+                            ERROR_REF]}),
+           "404": Reply("Invalid job_id: no such job", ERROR_REF),
+           "410": Reply("result expired (removed after --results-ttl)", ERROR_REF)},
+          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
+    Route("jobs", "/api/jobs", ("GET",), list_jobs, "every job id and its state, in job order",
+          {"200": Reply("every job id and its state, in job order; with last=N, the last N jobs "
+                        "and \"total\", the number of jobs accepted",
+                        listing({"type": "array", "items": {
+                            "type": "object", "additionalProperties": {
+                                "type": "string",
+                                "enum": ["running", "done", "error", "expired"]}}})),
+           "400": Reply("last is not a whole number from 1", ERROR_REF)},
+          (Param("last", "only the last N jobs (the answer then also holds \"total\")",
+                 {"type": "integer", "minimum": 1}),)),
+    Route("num_jobs", "/api/num_jobs", ("GET",), num_jobs, "number of jobs queued or running",
+          {"200": Reply("jobs queued or running",
+                        {"type": "object", "properties": {"num_jobs": {"type": "integer"}}})}),
+    Route("graceful_shutdown", "/api/graceful_shutdown", ("GET", "POST"), graceful_shutdown,
+          "finish queued jobs, refuse new ones, then exit",
+          {"200": Reply("\"shutting down\" while jobs remain, \"done\" when none do",
+                        {"type": "object", "properties": {
+                            "status": {"type": "string", "enum": ["shutting down", "done"]}}})},
+          safe=False),
+    Route("questions", "/api/questions", ("GET",), list_data,
+          "every question with data, which way is better, how many locations",
+          {"200": Reply("the questions, sorted", listing({"type": "array", "items": {
+              "type": "object", "properties": {
+                  "question": {"type": "string"},
+                  "better": {"type": "string", "enum": ["lower", "higher"]},
+                  "locations": {"type": "integer"}}}}))}),
+    Route("states", "/api/states", ("GET",), list_data,
+          "every location, or those with data for one question",
+          {"200": Reply("the locations, sorted; with=abbr: each as {name, abbreviation}",
+                        listing({"type": "array", "items": {"oneOf": [
+                            {"type": "string"},
+                            {"type": "object", "properties": {
+                                "name": {"type": "string"},
+                                "abbreviation": {"type": "string", "nullable": True}}}]}})),
+           "400": Reply("unknown question or parameter", ERROR_REF)},
+          (QUESTION, Param("with", "abbr: each location with its LocationAbbr",
+                           {"type": "string", "enum": ["abbr"]}))),
+    Route("categories", "/api/categories", ("GET",), list_data,
+          "stratification categories and groups of one question and location",
+          {"200": Reply("category -> its groups, sorted", listing({
+              "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})),
+           "400": Reply("missing or unknown question, state or parameter", ERROR_REF)},
+          (QUESTION._replace(required=True), STATE._replace(required=True))),
+    Route("charts", "/api/charts/{kind}", ("GET",), chart, "a chart of the data as SVG",
+          {"200": Reply("the chart, 800 px wide", {"type": "string"}, "image/svg+xml"),
+           "400": Reply("missing, repeated, unknown or invalid parameter", ERROR_REF),
+           "404": Reply("no chart of that kind", ERROR_REF)},
+          (Param("kind", "; ".join(f"{kind.name}: {kind.summary} (takes "
+                                   f"{', '.join(charts.chart_parameters(kind))})"
+                                   for kind in charts.CHARTS.values()),
+                 {"type": "string", "enum": list(charts.CHARTS)}, where="path", required=True),
+           QUESTION._replace(required=True),
+           STATE._replace(description="a location (trend: repeat it for several; categories and "
+                                      "split: required)", repeatable=True),
+           Param("category", "split only: a StratificationCategory1, e.g. 'Age (years)'"))),
+    Route("openapi", "/api/openapi.json", ("GET",), openapi_document,
+          "this API as an OpenAPI 3 document", {"200": Reply("this document", {"type": "object"})}),
+    Route("dashboard", "/", ("GET",), dashboard,
+          "the dashboard: run any statistic, see its table and chart",
+          {"200": Reply("the dashboard page", {"type": "string"}, "text/html")}),
+    Route("static", "/static/{file}", ("GET",), static_file, "the dashboard's files",
+          {"200": Reply("a file of the dashboard (HTML, CSS, JavaScript, images)", None, "*/*"),
+           "404": Reply("no such file", ERROR_REF)},
+          (Param("file", "a file name", where="path", required=True),)),
+]
+
+
+def _index(routes: Sequence[Route]) -> Tuple[Dict[str, Route], List[Tuple[str, Route]]]:
+    """Exact paths, and the prefixes of paths ending in a parameter (longest first)."""
+    exact: Dict[str, Route] = {}
+    prefixes: List[Tuple[str, Route]] = []
+    for route in routes:
+        brace = route.path.find("{")
+        if brace < 0:
+            exact[route.path] = route
+        else:
+            prefixes.append((route.path[:brace], route))
+    prefixes.sort(key=lambda item: -len(item[0]))
+    return exact, prefixes
+
+
+_EXACT, _PREFIXES = _index(ROUTES)
+
+
+def find_route(path: str) -> Tuple[Optional[Route], str]:
+    """The route serving ``path`` and its path argument, or ``(None, "")``."""
+    route = _EXACT.get(path)
+    if route is not None:
+        return route, ""
+    for prefix, route in _PREFIXES:
+        if path.startswith(prefix):
+            return route, path[len(prefix):]
+    return None, ""
+
+
+#: Methods a route may take; any other one is a 501, on any path.
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
+
+
+def check_method(route: Route, method: str, path: str) -> None:
+    """Problem 405 (with ``Allow``) unless ``route`` answers ``method``; 501 for a method
+    no route has."""
+    if method not in KNOWN_METHODS:
+        raise Problem(501, f"method {method} is not supported")
+    if method in route.methods or method == "OPTIONS" or (
+            method == "HEAD" and "GET" in route.methods and route.safe):
+        return
+    raise Problem(405, f"method {method} not allowed on {path}",
+                  headers=[("Allow", ", ".join(route.allowed()))])
+
+
+def route_for(method: str, path: str) -> Route:
+    """The route that answers ``method`` on ``path``, or a :class:`Problem` (404, 405)."""
+    route, _ = find_route(path)
+    if route is None:
+        raise Problem(404, f"no such endpoint: {path}")
+    check_method(route, method, path)
+    return route
+
+
+def dispatch(call: Call, cors: bool = False) -> Response:
+    """Answer ``call`` from its route; a :class:`Problem` from any step is raised."""
+    if call.path == "*" and call.method == "OPTIONS":  # the server as a whole (RFC 9110 9.3.7)
+        return Response(204, b"", JSON_TYPE, [("Allow", "GET, HEAD, POST, OPTIONS")])
+    route, call.argument = find_route(call.path)
+    if route is None:
+        raise Problem(404, f"no such endpoint: {call.path}")
+    call.route = route
+    check_method(route, call.method, call.path)
+    if call.method == "OPTIONS":
+        methods = ", ".join(route.allowed())
+        headers = [("Allow", methods)]
+        if cors:
+            headers += [("Access-Control-Allow-Methods", methods),
+                        ("Access-Control-Allow-Headers", "Content-Type"),
+                        ("Access-Control-Max-Age", "600")]
+        return Response(204, b"", JSON_TYPE, headers)
+    try:
+        call.params = parse_query(call.query, route.query_names,
+                                  [p.name for p in route.parameters if p.repeatable])
+    except BadRequest as problem:
+        raise Problem(400, str(problem))
+    return route.endpoint(call)

@@ -1,0 +1,136 @@
+"""The journal: the requests of the jobs accepted and not yet ended, on disk.
+
+Why: a job must survive a crash from the moment its id is answered.  A file
+per job would cost a create, a rename and an unlink per job, which on an
+ordinary disk cost more than the rest of the job; a line appended to one open
+file costs one ``write``.  The kernel keeps what was written when the process
+is killed (a power cut is another matter: there is no fsync).  The file is
+emptied whenever no job is in flight, and rewritten with only the jobs in
+flight when it grows large, so it stays small.
+
+A line is all there or not there: a short ``write`` (a full disk, a file
+size limit) is cut back to the last whole line and counts as a failed write,
+so that a half line never swallows the next job's line.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from .job import MAX_JOB_NUMBER, Job
+from .store import ResultStore
+
+log = logging.getLogger("statsd.jobs")
+
+#: In the results directory: one JSON line per job accepted and not ended.
+JOURNAL_FILE = "journal.jsonl"
+
+#: The journal is rewritten with only the jobs in flight once it is this large.
+JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024
+
+
+class Journal:
+    """An append-only file of accepted requests, one JSON line per job.
+
+    Not thread-safe: every method but :meth:`read` is called under the lock
+    of the job table (:mod:`statsd.jobtable`), which is what keeps the lines
+    in id order and a truncation from dropping a line being appended.
+    """
+
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+        self._fd: Optional[int] = None
+        self._size = 0  # bytes of whole lines in the file
+
+    def read(self) -> Tuple[List[Tuple[int, Dict[str, object]]], int]:
+        """``(number, request)`` of each job journalled by a previous run, and how many lines were damaged."""
+        try:
+            lines = self.store.read_file(JOURNAL_FILE).splitlines()
+        except FileNotFoundError:
+            return [], 0
+        requests: List[Tuple[int, Dict[str, object]]] = []
+        damaged = 0
+        for line in lines:
+            try:
+                request = json.loads(line)
+                number = request.get("job") if isinstance(request, dict) else None
+                if not isinstance(number, int) or not 1 <= number <= MAX_JOB_NUMBER:
+                    raise ValueError
+            except ValueError:  # a line cut short by a kill, or not ours
+                damaged += 1
+                continue
+            requests.append((number, request))
+        return requests, damaged
+
+    def rewrite(self, jobs: Iterable[Job]) -> None:
+        """Replace the journal by the requests of ``jobs`` (temporary file + rename), then reopen it."""
+        self.close()
+        self.store.write_atomically(JOURNAL_FILE, b"".join(_line(job) for job in jobs))
+        self._fd = self.store.open_append(JOURNAL_FILE)
+        self._size = os.fstat(self._fd).st_size
+
+    def append(self, job: Job) -> None:
+        """Journal ``job``; raises OSError (and the job runs unjournalled).
+
+        A short write is a failed write: the part written is cut off again,
+        so that the file ends with a whole line, as before.
+        """
+        if self._fd is None:
+            raise OSError(errno.EBADF, "the journal is not open")
+        line = _line(job)
+        try:
+            written = os.write(self._fd, line)
+        except OSError:
+            self._cut()
+            raise
+        if written != len(line):
+            self._cut()
+            raise OSError(errno.ENOSPC, f"No space left on device (a short write: "
+                                        f"{written} of {len(line)} bytes)")
+        self._size += written
+
+    def _cut(self) -> None:
+        """Cut the file back to its whole lines, after a write that stopped part-way."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError as error:  # the half line stays; read() skips it as damaged
+            log.warning("journal not cut back to its last whole line: %s", error.strerror or error)
+
+    def idle(self, active: Dict[int, Job], unwritten: Dict[int, Job]) -> None:
+        """Called when a job ends: keep the journal to the jobs still to replay.
+
+        Those are the jobs in flight, and the ended ones whose outcome could
+        not be written (so that a restart runs them again, and never hands
+        their ids out twice).
+        """
+        if self._fd is None:
+            return
+        try:
+            if not active and not unwritten:
+                if self._size:
+                    os.ftruncate(self._fd, 0)
+                    self._size = 0
+            elif self._size > JOURNAL_COMPACT_BYTES:
+                keep = sorted([*unwritten.values(), *active.values()], key=lambda job: job.number)
+                self.rewrite(keep)
+        except OSError as error:
+            log.warning("journal not trimmed: %s", error.strerror or error)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        """Close and delete the journal: at a clean stop, no job is left to replay."""
+        self.close()
+        self.store.remove(JOURNAL_FILE)
+
+
+def _line(job: Job) -> bytes:
+    return json.dumps(job.journalled()).encode() + b"\n"

@@ -1,0 +1,111 @@
+"""webserver.log when things go wrong: a full disk under it, and start-up errors.
+
+Why: an operator reads the log first.  A log file that cannot be written
+must cost one line on stderr (and one when it can be written again), never a
+traceback per record, and the server must go on serving; a statsd that
+cannot start must say why in webserver.log as well as on stderr.  Each case
+runs the real server (``python3 -m statsd``) in a temporary directory.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from support import (OBESITY, PROJECT, SAMPLE_CSV, Client, ServerProcess, run_statsd,
+                     wait_for)
+
+
+class FullDiskTest(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="statsd-logs-")
+        self.addCleanup(shutil.rmtree, self.directory, ignore_errors=True)
+        self.log_path = os.path.join(self.directory, "webserver.log")
+
+    def test_a_log_file_on_a_full_disk_costs_one_line_then_one_when_it_recovers(self):
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full on this system")
+        os.symlink("/dev/full", self.log_path)  # every write: No space left on device
+        # stderr to a file of its own, so that every line of it is counted.
+        stderr_path = os.path.join(self.directory, "stderr.txt")
+        with open(stderr_path, "w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "statsd", "--port", "0", "--data", SAMPLE_CSV],
+                cwd=self.directory, env=dict(os.environ, PYTHONPATH=PROJECT, PYTHONUNBUFFERED="1"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        self.addCleanup(process.kill)
+        self.addCleanup(process.stdout.close)
+        port = None
+        for line in process.stdout:
+            match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+            if match:
+                port = int(match.group(1))
+                break
+        self.assertIsNotNone(port, "statsd did not start")
+        client = Client(port)
+        for number in range(300):
+            status, body = client.get("/api/num_jobs")
+            self.assertEqual(status, 200)
+        self.assertEqual(client.run("global_mean", {"question": OBESITY}).keys(),
+                         {"global_mean"})
+        # Room again: the file is a regular file now.
+        os.remove(self.log_path)
+        open(self.log_path, "w").close()
+
+        def written_again():
+            client.get("/api/num_jobs")
+            return os.path.getsize(self.log_path) > 0
+
+        self.assertTrue(wait_for(written_again, timeout=30, interval=0.05))
+        self.assertEqual(client.get("/api/graceful_shutdown")[0], 200)
+        client.close()
+        self.assertEqual(process.wait(30), 0)
+        with open(stderr_path, encoding="utf-8") as handle:
+            errors = handle.read()
+        self.assertNotIn("Traceback", errors)
+        self.assertNotIn("Logging error", errors)
+        lines = errors.splitlines()
+        self.assertEqual(len(lines), 2, errors)  # one when it fails, one when it recovers
+        self.assertIn("cannot write the log file", lines[0])
+        self.assertIn("No space left on device", lines[0])
+        self.assertIn("is written again", lines[1])
+        lost = int(lines[1].split("; ")[1].split()[0])
+        self.assertGreaterEqual(lost, 300)  # at least the 300 requests' lines
+        with open(self.log_path, encoding="utf-8") as handle:
+            log = handle.read().splitlines()
+        self.assertIn(f"WARNING statsd.logs: {lost} log lines were lost", log[0])
+        self.assertTrue(any('"GET /api/num_jobs" 200' in line for line in log[1:]), log)
+        self.assertTrue(any("graceful_shutdown" in line for line in log), log)
+
+
+class StartupErrorsTest(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="statsd-logs-")
+        self.addCleanup(shutil.rmtree, self.directory, ignore_errors=True)
+
+    def log_text(self):
+        with open(os.path.join(self.directory, "webserver.log"), encoding="utf-8") as handle:
+            return handle.read()
+
+    def test_a_missing_data_file_is_in_the_log_and_one_stderr_line(self):
+        done = run_statsd("--port", "0", "--data", "no-such-file.csv", cwd=self.directory)
+        self.assertEqual(done.returncode, 2)
+        self.assertEqual(done.stderr.count("\n"), 1, done.stderr)
+        self.assertIn("no-such-file.csv: cannot open", done.stderr)
+        self.assertRegex(self.log_text(), r"ERROR statsd: no-such-file\.csv: cannot open")
+
+    def test_a_results_directory_in_use_is_in_the_log_and_one_stderr_line(self):
+        with ServerProcess(directory=self.directory):
+            done = run_statsd("--port", "0", cwd=self.directory)
+            self.assertEqual(done.returncode, 2)
+            self.assertEqual(done.stderr.count("\n"), 1, done.stderr)
+            self.assertIn("is in use by another statsd", done.stderr)
+            self.assertRegex(self.log_text(),
+                             r"ERROR statsd: results directory results is in use by another")
+
+
+if __name__ == "__main__":
+    unittest.main()
