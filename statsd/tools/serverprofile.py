@@ -84,10 +84,12 @@ class ThreadProfiles:
             profile.disable()
             if name.startswith("statsd-worker"):
                 kind = "job workers"
-            elif name == "statsd-serve":
-                kind = "accept loop"
-            else:  # connection threads and the log listener are both unnamed
-                kind = "connections and log listener"
+            elif name.startswith("statsd-handler"):
+                kind = "request handlers"
+            elif name in ("statsd-serve", "statsd-io"):
+                kind = "accept and I/O loops"
+            else:  # the log listener's thread is unnamed
+                kind = "log listener and others"
             profile.create_stats()
             if kind in merged:
                 merged[kind].add(profile)
@@ -112,12 +114,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         data = os.path.join(directory, "brfss.csv")
         synthetic.write_csv(data, args.rows)
-        server = InProcessServer(data, directory, args.workers or default_threads())
         profiles = ThreadProfiles()
-        profiles.install()
-        if server.listener is not None:  # started before the hook: restart it under it
-            server.listener.stop()
-            server.listener.start()
+        profiles.install()  # before any thread of the server starts
+        server = InProcessServer(data, directory, args.workers or default_threads())
         server.start()
         try:
             result = bench.summarize([bench.drive(server, args.mode, args.clients, 2,
