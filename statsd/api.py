@@ -15,10 +15,14 @@ answer written back.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import assets, charts, discovery, openapi
+from . import assets, charts, discovery, metrics, openapi
+from .csvresult import CSV_TYPE, to_csv
 from .jobs import DONE, ERROR, EXPIRED, RUNNING, QueueClosed, QueueFull
 from .openapi import ERROR_REF, JOB_ID, Param, Reply, listing, result_schema
 from .query import Parameters, parse_query
@@ -150,18 +154,109 @@ def submit_job(call: Call) -> Response:
     return json_response({"job_id": job_id})
 
 
+#: The longest ``?wait=`` of get_results, in seconds: a waiting request holds a
+#: handler thread, so the wait is bounded.
+MAX_WAIT = 30.0
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+#: Answers that may change from one request to the next are not stored by caches.
+NO_STORE = ("Cache-Control", "no-store")
+
+
 def get_results(call: Call) -> Response:
-    state, payload = call.server.jobs.result(call.argument)
+    """A job's state and result: JSON, or CSV (``format=csv`` or ``Accept: text/csv``);
+    ``wait=S`` holds the answer until the job ends or S seconds pass; a done
+    result carries a strong ETag and answers 304 to a matching If-None-Match."""
+    as_csv = _wants_csv(call)
+    wait = _wait_seconds(call.param("wait"))
+    jobs = call.server.jobs
+    state, payload = jobs.result(call.argument)  # waits a little for a running job
+    if wait is not None:
+        deadline = time.monotonic() + wait
+        while state == RUNNING and time.monotonic() < deadline:
+            asked = time.monotonic()
+            state, payload = jobs.result(call.argument)  # returns as soon as the job ends
+            if state == RUNNING and time.monotonic() - asked < 0.01:
+                time.sleep(0.01)  # a JobManager built not to wait: no busy loop
     if state == DONE:
         assert isinstance(payload, bytes)
-        return Response(200, b'{"status": "done", "data": ' + payload + b"}")
+        return _done(call, payload, as_csv)
     if state == RUNNING:
-        return json_response({"status": RUNNING})
+        return json_response({"status": RUNNING}, headers=[NO_STORE])
     if state == ERROR:
         return json_response({"status": ERROR, "reason": payload})
     if state == EXPIRED:
         raise Problem(410, "result expired")
-    raise Problem(404, "Invalid job_id")
+    raise Problem(404, "Invalid job_id", headers=[NO_STORE])  # the id may be handed out later
+
+
+def _done(call: Call, payload: bytes, as_csv: bool) -> Response:
+    """The answer for a done job, with its validator; 304 when the client has these bytes."""
+    if as_csv:
+        body = to_csv(json.loads(payload), _statistic_of(call)).encode()
+        content_type = CSV_TYPE
+    else:
+        body = b'{"status": "done", "data": ' + payload + b"}"
+        content_type = JSON_TYPE
+    # Strong: the hash of the very bytes sent, so it changes exactly when they would.
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = [("ETag", etag), ("Cache-Control", "no-cache"), ("Vary", "Accept")]
+    if _matches(call.headers.get("if-none-match"), etag):
+        return Response(304, b"", content_type, headers)
+    return Response(200, body, content_type, headers)
+
+
+def _statistic_of(call: Call) -> Optional[str]:
+    """The statistic of the job asked, when this run still knows it (for CSV column names)."""
+    request = call.server.jobs.describe(call.argument).request
+    return request.endpoint if request is not None else None
+
+
+def _wants_csv(call: Call) -> bool:
+    """``format`` decides; without it, an Accept that prefers text/csv to JSON does."""
+    chosen = call.param("format")
+    if chosen is not None:
+        if chosen not in ("json", "csv"):
+            raise Problem(400, f"parameter 'format' takes json or csv, not {chosen[:40]!r}")
+        return chosen == "csv"
+    accept = call.headers.get("accept")
+    if not accept:
+        return False
+    weights: Dict[str, float] = {}
+    for item in accept.split(","):
+        media, _, options = item.partition(";")
+        weight = 1.0
+        for option in options.split(";"):
+            name, _, value = option.strip().partition("=")
+            if name.lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.strip().lower()] = weight
+    csv_weight = weights.get("text/csv", 0.0)
+    return csv_weight > 0 and csv_weight >= weights.get("application/json", 0.0)
+
+
+def _wait_seconds(text: Optional[str]) -> Optional[float]:
+    """``wait``: None when absent; a decimal number of seconds from 0 to MAX_WAIT, else 400."""
+    if text is None:
+        return None
+    if not _DECIMAL.fullmatch(text) or float(text) > MAX_WAIT:
+        raise Problem(400, f"parameter 'wait' must be a number of seconds from 0 to "
+                           f"{MAX_WAIT:g}, not {text[:40]!r}")
+    return float(text)
+
+
+def _matches(if_none_match: Optional[str], etag: str) -> bool:
+    """RFC 9110 13.1.2: ``*``, or any listed entity tag equal to ``etag`` (weak comparison)."""
+    if not if_none_match:
+        return False
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or (tag[2:] if tag.startswith("W/") else tag) == etag:
+            return True
+    return False
 
 
 def list_jobs(call: Call) -> Response:
@@ -170,16 +265,29 @@ def list_jobs(call: Call) -> Response:
     last_text = call.params.get("last", [None])[0]
     if last_text is None:
         return json_response({"status": "done",
-                              "data": [{job_id: state} for job_id, state in jobs.states()]})
+                              "data": [{job_id: state} for job_id, state in jobs.states()]},
+                             headers=[NO_STORE])
     if not (last_text.isascii() and last_text.isdigit()) or int(last_text) < 1:
         raise Problem(400, f"parameter 'last' must be a whole number from 1, not {last_text[:40]!r}")
     total = jobs.accepted()
     data = [{job_id: state} for job_id, state in jobs.states(last=int(last_text))]
-    return json_response({"status": "done", "data": data, "total": total})
+    return json_response({"status": "done", "data": data, "total": total}, headers=[NO_STORE])
+
+
+def describe_job(call: Call) -> Response:
+    """One job: its state, the request it was asked (null once no longer known), its failure."""
+    state, request, reason = call.server.jobs.describe(call.argument)
+    if not state:
+        raise Problem(404, "Invalid job_id")
+    data: Dict[str, Any] = {"job_id": call.argument, "state": state,
+                            "request": None if request is None else request.to_json()}
+    if reason is not None:
+        data["reason"] = reason
+    return json_response({"status": "done", "data": data})
 
 
 def num_jobs(call: Call) -> Response:
-    return json_response({"num_jobs": call.server.jobs.pending()})
+    return json_response({"num_jobs": call.server.jobs.pending()}, headers=[NO_STORE])
 
 
 def graceful_shutdown(call: Call) -> Response:
@@ -208,6 +316,22 @@ def chart(call: Call) -> Response:
     return Response(200, svg.encode(), charts.SVG_TYPE)
 
 
+def health(call: Call) -> Response:
+    """Serving (200) or stopping (503), with a few numbers; reads three values, writes nothing."""
+    server = call.server
+    stopping = server.shutting_down
+    body = {"status": "shutting down" if stopping else "ok",
+            "rows": server.dataset.rows_loaded,
+            "jobs_pending": server.jobs.pending(),
+            "uptime_seconds": round(time.monotonic() - server.started, 3)}
+    return json_response(body, 503 if stopping else 200, [("Cache-Control", "no-store")])
+
+
+def metrics_text(call: Call) -> Response:
+    return Response(200, call.server.metrics.render().encode("utf-8"), metrics.CONTENT_TYPE,
+                    [("Cache-Control", "no-store")])
+
+
 def openapi_document(call: Call) -> Response:
     return json_response(openapi.document(ROUTES))
 
@@ -229,8 +353,26 @@ def _asset(name: str) -> Response:
 
 # -- the route table ------------------------------------------------------------
 
+HEALTH = {"type": "object", "required": ["status", "rows", "jobs_pending", "uptime_seconds"],
+          "properties": {"status": {"type": "string", "enum": ["ok", "shutting down"]},
+                         "rows": {"type": "integer", "description": "rows of data loaded"},
+                         "jobs_pending": {"type": "integer",
+                                          "description": "jobs queued or running"},
+                         "uptime_seconds": {"type": "number"}}}
 QUESTION = Param("question", "exact question text, as listed by GET /api/questions")
 STATE = Param("state", "a location, as listed by GET /api/states?question=...")
+
+
+FILTER_DOCS = {
+    "year_from": "optional filter: keep rows with YearStart >= year_from (null: no bound)",
+    "year_to": "optional filter: keep rows with YearStart <= year_to (null: no bound)",
+    "category": "optional filter: keep rows of this StratificationCategory1, e.g. 'Total' "
+                "(GET /api/categories lists them)",
+    "stratification": "optional filter: keep rows of this Stratification1 of the category "
+                      "(needs category)",
+}
+STATE = STATE._replace(description="a location, as listed by GET /api/states?question=...; "
+                                   "any letter case, or its LocationAbbr ('OH', 'US')")
 
 
 def _statistic_route(name: str) -> Route:
@@ -240,14 +382,16 @@ def _statistic_route(name: str) -> Route:
     for field in FILTER_FIELDS:
         kind = "integer" if field.startswith("year") else "string"
         properties[field] = {"type": kind, "nullable": True,
-                             "description": "optional filter (see the README)"}
+                             "description": FILTER_DOCS[field]}
     return Route(
         name, f"/api/{name}", ("POST",), submit_job, statistic.summary,
         {"200": Reply(f"queued; GET /api/get_results/{{job_id}} then gives its data: "
                       f"{statistic.summary} (schema: x-result)",
                       {"type": "object", "required": ["job_id"], "properties": {"job_id": JOB_ID},
                        "x-result": result_schema(name)}),
-         "400": Reply("bad JSON, or a missing, non-string or unknown question or state", ERROR_REF),
+         "400": Reply("bad JSON; a missing, non-string or unknown question or state; a bad "
+                      "filter (named in the reason); a filter that keeps no row of the state "
+                      "or the question", ERROR_REF),
          "413": Reply("request body over 64 KiB", ERROR_REF),
          "503": Reply("shutting down, or too many jobs queued (see Retry-After)", ERROR_REF)},
         body={"type": "object", "required": fields, "properties": properties},
@@ -258,16 +402,31 @@ ROUTES: List[Route] = [
     *(_statistic_route(name) for name in STATISTICS),
     Route("get_results", "/api/get_results/{job_id}", ("GET",), get_results,
           "state and result of a job",
-          {"200": Reply("the job's state: running (queued or computing), done with its data, "
-                        "or error", {"oneOf": [
+          {"200": Reply("the job's state: running (queued or computing; Cache-Control: "
+                        "no-store), done with its data, or error.  A done result has a strong "
+                        "ETag and Cache-Control: no-cache; as text/csv (format=csv, or Accept: "
+                        "text/csv) it is a header row and one row per entry of data: "
+                        "location,mean (states_mean, state_mean, best5, worst5), "
+                        "location,difference (diff_from_mean, state_diff_from_mean), "
+                        "global_mean, location,category,stratification,mean (both "
+                        "by-category statistics); location,value for a result of an earlier "
+                        "run whose statistic is no longer known", {"oneOf": [
                             {"type": "object", "properties": {"status": {"enum": ["running"]}}},
                             {"type": "object", "properties": {
                                 "status": {"enum": ["done"]},
                                 "data": {"$ref": "#/components/schemas/Result"}}},
-                            ERROR_REF]}),
+                            ERROR_REF]}, also=(("text/csv", {"type": "string"}),)),
+           "304": Reply("not modified: If-None-Match holds the result's ETag (no body)",
+                        content_type=""),
+           "400": Reply("format is not json or csv; wait is not a number from 0 to 30", ERROR_REF),
            "404": Reply("Invalid job_id: no such job", ERROR_REF),
            "410": Reply("result expired (removed after --results-ttl)", ERROR_REF)},
-          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
+          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),
+           Param("format", "json (the default) or csv, for a done result",
+                 {"type": "string", "enum": ["json", "csv"]}),
+           Param("wait", "seconds (a decimal number, 0 to 30) to wait for a running job to "
+                         "end before answering; the answer comes as soon as it ends",
+                 {"type": "number", "minimum": 0, "maximum": MAX_WAIT}))),
     Route("jobs", "/api/jobs", ("GET",), list_jobs, "every job id and its state, in job order",
           {"200": Reply("every job id and its state, in job order; with last=N, the last N jobs "
                         "and \"total\", the number of jobs accepted",
@@ -278,6 +437,25 @@ ROUTES: List[Route] = [
            "400": Reply("last is not a whole number from 1", ERROR_REF)},
           (Param("last", "only the last N jobs (the answer then also holds \"total\")",
                  {"type": "integer", "minimum": 1}),)),
+    Route("job", "/api/jobs/{job_id}", ("GET",), describe_job,
+          "one job: its state, what was asked, and why it failed",
+          {"200": Reply("the job's state; its request as the POST's body with \"endpoint\" (null "
+                        "when statsd no longer knows it: jobs of an earlier run, or older than the "
+                        "last 10,000); reason only for error",
+                        listing({"type": "object", "required": ["job_id", "state", "request"],
+                                 "properties": {
+                                     "job_id": JOB_ID,
+                                     "state": {"type": "string",
+                                               "enum": ["running", "done", "error", "expired"]},
+                                     "request": {"type": "object", "nullable": True,
+                                                 "required": ["endpoint", "question"],
+                                                 "properties": {
+                                                     "endpoint": {"type": "string"},
+                                                     "question": {"type": "string"},
+                                                     "state": {"type": "string"}}},
+                                     "reason": {"type": "string"}}})),
+           "404": Reply("Invalid job_id: no such job", ERROR_REF)},
+          (Param("job_id", "a job id as answered by a POST", JOB_ID, where="path", required=True),)),
     Route("num_jobs", "/api/num_jobs", ("GET",), num_jobs, "number of jobs queued or running",
           {"200": Reply("jobs queued or running",
                         {"type": "object", "properties": {"num_jobs": {"type": "integer"}}})}),
@@ -296,21 +474,30 @@ ROUTES: List[Route] = [
                   "locations": {"type": "integer"}}}}))}),
     Route("states", "/api/states", ("GET",), list_data,
           "every location, or those with data for one question",
-          {"200": Reply("the locations, sorted; with=abbr: each as {name, abbreviation}",
+          {"200": Reply("the locations' LocationDesc, sorted; with with=abbr, each as "
+                        "{name, abbreviation} (its LocationAbbr, \"\" if the data has none)",
                         listing({"type": "array", "items": {"oneOf": [
                             {"type": "string"},
                             {"type": "object", "properties": {
                                 "name": {"type": "string"},
-                                "abbreviation": {"type": "string", "nullable": True}}}]}})),
+                                "abbreviation": {"type": "string"}}}]}})),
            "400": Reply("unknown question or parameter", ERROR_REF)},
-          (QUESTION, Param("with", "abbr: each location with its LocationAbbr",
+          (QUESTION, Param("with", "abbr: list each location with its abbreviation",
                            {"type": "string", "enum": ["abbr"]}))),
     Route("categories", "/api/categories", ("GET",), list_data,
-          "stratification categories and groups of one question and location",
+          "stratification categories and groups: of the data, of a question, or of a "
+          "question and location",
           {"200": Reply("category -> its groups, sorted", listing({
               "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})),
-           "400": Reply("missing or unknown question, state or parameter", ERROR_REF)},
-          (QUESTION._replace(required=True), STATE._replace(required=True))),
+           "400": Reply("unknown question or state, a state without a question, or an unknown "
+                        "parameter", ERROR_REF)},
+          (QUESTION, STATE)),
+    Route("years", "/api/years", ("GET",), list_data,
+          "the YearStart values with data for a question (and location)",
+          {"200": Reply("the years, ascending", listing({"type": "array",
+                                                         "items": {"type": "integer"}})),
+           "400": Reply("missing or unknown question, unknown state or parameter", ERROR_REF)},
+          (QUESTION._replace(required=True), STATE)),
     Route("charts", "/api/charts/{kind}", ("GET",), chart, "a chart of the data as SVG",
           {"200": Reply("the chart, 800 px wide", {"type": "string"}, "image/svg+xml"),
            "400": Reply("missing, repeated, unknown or invalid parameter", ERROR_REF),
@@ -322,7 +509,21 @@ ROUTES: List[Route] = [
            QUESTION._replace(required=True),
            STATE._replace(description="a location (trend: repeat it for several; categories and "
                                       "split: required)", repeatable=True),
-           Param("category", "split only: a StratificationCategory1, e.g. 'Age (years)'"))),
+           Param("category", "split: the StratificationCategory1 it splits, e.g. 'Age (years)' "
+                             "(required); the other charts: a filter, as the data endpoints' "
+                             "field"),
+           Param("year_from", "filter: keep rows with YearStart >= this (as the data endpoints)",
+                 {"type": "integer"}),
+           Param("year_to", "filter: keep rows with YearStart <= this", {"type": "integer"}),
+           Param("stratification", "filter (not split): one Stratification1 of category"))),
+    Route("health", "/api/health", ("GET",), health,
+          "whether statsd serves, for a load balancer or a container's health check",
+          {"200": Reply("serving", HEALTH),
+           "503": Reply("shutting down: queued jobs finish, new ones are refused", HEALTH)}),
+    Route("metrics", "/api/metrics", ("GET",), metrics_text,
+          "counters, gauges and histograms for Prometheus (text format 0.0.4)",
+          {"200": Reply("the metrics, in the Prometheus text exposition format 0.0.4",
+                        {"type": "string"}, "text/plain")}),
     Route("openapi", "/api/openapi.json", ("GET",), openapi_document,
           "this API as an OpenAPI 3 document", {"200": Reply("this document", {"type": "object"})}),
     Route("dashboard", "/", ("GET",), dashboard,

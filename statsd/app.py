@@ -25,7 +25,7 @@ from .ingest import DataError, Dataset, load_csv
 from .jobs import JobManager, OnFinished, ResultsInUse, ResultStore
 from .request import JobRequest
 from .retention import ResultExpiry
-from .server import StatsServer
+from .server import StatsServer, new_metrics
 from .stats import STATISTICS, BadRequest, check_request, compute
 
 log = logging.getLogger("statsd")
@@ -88,14 +88,17 @@ class App:
             log.info("%s", dataset.summary())
         self.dataset = dataset
         self.store = _take_results(config.results)
+        # /api/metrics: the server counts requests, the job manager tells of each job.
+        self.metrics = new_metrics()
         self.jobs = JobManager(self.store, partial(compute_function, dataset),
                                workers=config.threads, max_queue=config.max_queue,
-                               on_finished=on_finished, **config.job_options)
+                               on_finished=_both(self.metrics.job_finished, on_finished),
+                               **config.job_options)
         server: Optional[StatsServer] = None
         try:
             try:
                 server = StatsServer((config.host, config.port), dataset, self.jobs,
-                                     **config.server_options)
+                                     metrics=self.metrics, **config.server_options)
             except OSError as error:
                 raise StartupError(f"cannot listen on {config.host}:{config.port}: "
                                    f"{error.strerror or error}", status=1) from None
@@ -151,14 +154,19 @@ class App:
         return stopped
 
     def close(self) -> None:
-        """Stop listening, stop expiring, release the results directory (idempotent)."""
+        """Stop listening, stop expiring, release the results directory (idempotent).
+
+        The directory is kept while a worker still runs (a stop that timed
+        out): its descriptor must not be closed under a write in progress.
+        """
         if self._closed:
             return
         self._closed = True
         self.server.server_close()
         if self.expiry is not None:
             self.expiry.stop()
-        self.store.close()
+        if not self.jobs.workers_alive():
+            self.store.close()
 
 
 def _take_results(directory: str) -> ResultStore:
@@ -178,6 +186,18 @@ def _take_results(directory: str) -> ResultStore:
         raise StartupError(f"cannot use results directory {directory}: "
                            f"{error.strerror or error}") from None
     return store
+
+
+def _both(first: OnFinished, second: Optional[OnFinished]) -> OnFinished:
+    """``first``, then ``second`` if there is one: the metrics, and a caller's own hook."""
+    if second is None:
+        return first
+
+    def both(request: JobRequest, outcome: str, seconds: float) -> None:
+        first(request, outcome, seconds)
+        second(request, outcome, seconds)
+
+    return both
 
 
 def validate_journalled(dataset: Dataset, request: Dict[str, object]) -> JobRequest:

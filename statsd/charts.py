@@ -10,17 +10,23 @@ Every bar, point and rule carries its number in ``data-*`` attributes (and in
 a ``<title>`` tooltip): the tests read them back with ``xml.etree`` and check
 them, and the drawn geometry, against the statistic the chart shows.
 
-The four kinds, in :data:`CHARTS`:
+The kinds, in :data:`CHARTS`:
 
-* ``trend``: one question, mean per ``YearStart`` for one or more locations,
-  with the "National" line for reference;
 * ``states``: one question, every location's mean as sorted bars, the global
-  mean as a rule, the best 5 and worst 5 marked (as ``states_mean``,
-  ``best5``, ``worst5`` and ``global_mean``);
+  mean as a rule, the best 5 and worst 5 marked as ``best5`` and ``worst5``
+  rank them; with fewer than 10 locations those two sets would overlap, so
+  every location is ranked instead (1 = best);
+* ``diff``: ``diff_from_mean`` as bars either side of 0, the sign explained;
+* ``trend``: one question, mean per ``YearStart`` for one or more locations,
+  with the "National" line for reference; a line joins consecutive years
+  only, and each point says how many rows it rests on;
 * ``categories``: one question and location, the mean of each stratification
   grouped by category (as ``state_mean_by_category``);
-* ``split``: one question, location and category, each stratification's mean
-  as a share of the category's sum of means, as one stacked bar.
+* ``split``: one question, location and category, each group's mean beside
+  the location's own mean.
+
+No label may be crossed by a rule or sit on another label: value labels of
+bar charts stand in a column of their own, right of the plot.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ import textwrap
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
-from .ingest import Dataset, LocationData
-from .query import parse_query, required
-from .stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, check_location, check_question,
-                    location_means)
+from .ingest import Accumulator, Dataset, Group, LocationData
+from .query import optional, parse_query, required
+from .request import NO_FILTERS, Filters
+from .selection import group_sums, place_sums, year_sums
+from .stats import (LOWER_IS_BETTER, STATISTICS, BadRequest, check_filters, check_kept,
+                    check_question, location_means, question_mean, resolve_location)
 
 WIDTH = 800
 SVG_TYPE = "image/svg+xml; charset=utf-8"
@@ -62,11 +70,13 @@ class UnknownChart(LookupError):
 
 
 class ChartRequest(NamedTuple):
-    """The checked parameters of a chart."""
+    """The checked parameters of a chart: ``category`` is the split chart's,
+    ``filters`` the rows kept, as the data endpoints' filters keep them."""
 
     question: str
     states: Tuple[str, ...]
     category: Optional[str]
+    filters: Filters = NO_FILTERS
 
 
 # -- drawing primitives ---------------------------------------------------
@@ -118,9 +128,11 @@ class Canvas:
         for line in textwrap.wrap(title, 74):
             self.text(WIDTH / 2, y, line, size=17, anchor="middle", weight="bold", class_="title")
             y += 22
-        self.text(WIDTH / 2, y, subtitle, size=13, anchor="middle", fill="#444444",
-                  class_="subtitle")
-        return y + 16
+        for line in textwrap.wrap(subtitle, 100):
+            self.text(WIDTH / 2, y, line, size=13, anchor="middle", fill="#444444",
+                      class_="subtitle")
+            y += 17
+        return y - 1
 
     def render(self) -> str:
         defs = f"<defs>{''.join(self.defs)}</defs>" if self.defs else ""
@@ -205,9 +217,18 @@ def _is_lower_better(question: str) -> bool:
     return question in LOWER_IS_BETTER
 
 
-# -- the states chart ------------------------------------------------------
+# -- horizontal bar charts: states, diff, categories, split -------------------
 
 ROW = 17.0
+#: Bars are drawn between PLOT_LEFT and PLOT_RIGHT; names stand left of them,
+#: value labels in a column of their own right of PLOT_RIGHT, so that no rule,
+#: grid line or bar ever runs through a label.
+PLOT_LEFT = 180.0
+PLOT_RIGHT = WIDTH - 160.0
+LABELS_X = PLOT_RIGHT + 12.0
+#: Stratification names are longer than location names ("Some college or technical school").
+GROUP_LEFT = 250.0
+BAND = "#f1f3f5"
 
 
 def _horizontal_axis(canvas: Canvas, left: float, right: float, top: float, bottom: float,
@@ -223,68 +244,186 @@ def _horizontal_axis(canvas: Canvas, left: float, right: float, top: float, bott
                 class_="axis-label")
 
 
-def draw_states(dataset: Dataset, request: ChartRequest) -> str:
-    question = request.question
-    ascending = location_means(dataset, question)
-    best = list(STATISTICS["best5"].function(dataset, question))
-    worst = list(STATISTICS["worst5"].function(dataset, question))
-    overall = dataset.questions[question].overall.mean
-    rows = ascending if _is_lower_better(question) else ascending[::-1]
-    marks = {location: f"best {rank}" for rank, location in enumerate(best, 1)}
-    for rank, location in enumerate(worst, 1):
-        marks.setdefault(location, f"worst {rank}")
+def _bands(canvas: Canvas, top: float, count: int) -> None:
+    """Every other row shaded across the whole width, so a label is read on its bar's row."""
+    for index in range(1, count, 2):
+        canvas.element("rect", x=4, y=_n(top + index * ROW), width=WIDTH - 8, height=_n(ROW),
+                       fill=BAND, class_="band")
 
-    title = question
+
+def _legend(canvas: Canvas, y: float, items: Sequence[Tuple[str, str, str]]) -> None:
+    """One row of legend entries: ``(kind, paint, label)``, kind ``box`` or ``rule``."""
+    x = PLOT_LEFT
+    for kind, paint, label in items:
+        if kind == "rule":
+            canvas.line(x + 6, y - 12, x + 6, y + 3, stroke=INK, width=2, stroke_dasharray=paint)
+        else:
+            canvas.element("rect", x=_n(x), y=_n(y - 11), width=16, height=12, fill=paint,
+                           stroke=INK, stroke_width=0.6)
+        canvas.text(x + 22, y, label, size=13, class_="legend")
+        x += 22 + 7.6 * len(label) + 24
+
+
+def _kept(filters: Filters) -> str:
+    """The filters as the end of a subtitle: which rows the chart rests on."""
+    if filters == NO_FILTERS:
+        return ""
+    parts = []
+    if filters.year_from is not None or filters.year_to is not None:
+        parts.append(f"YearStart {filters.year_from if filters.year_from is not None else '...'}"
+                     f" to {filters.year_to if filters.year_to is not None else '...'}")
+    if filters.category is not None:
+        parts.append(filters.category + (f" = {filters.stratification}"
+                                         if filters.stratification is not None else ""))
+    return ". Rows kept: " + ", ".join(parts) if parts else ""
+
+
+def _by_category(groups: Dict[Group, Accumulator]) -> Dict[str, List[Tuple[str, float]]]:
+    """``{category: [(stratification, mean), ...]}``, both sorted."""
+    found: Dict[str, List[Tuple[str, float]]] = {}
+    for (category, stratification), sums in sorted(groups.items()):
+        found.setdefault(category, []).append((stratification, sums.mean))
+    return found
+
+
+def _rank_label(rank: int) -> str:
+    return f"rank {rank}"
+
+
+def _ranks(rows: Sequence[Tuple[str, float]]) -> Dict[str, int]:
+    """Competition ranks, best first: 1 + the number of locations strictly better."""
+    ranks: Dict[str, int] = {}
+    for index, (location, mean) in enumerate(rows):
+        if index and mean == rows[index - 1][1]:
+            ranks[location] = ranks[rows[index - 1][0]]
+        else:
+            ranks[location] = index + 1
+    return ranks
+
+
+#: Fewer locations than this and best5 and worst5 overlap: the chart ranks them all.
+RANK_ALL_BELOW = 10
+
+
+def best_first(dataset: Dataset, question: str,
+               filters: Filters = NO_FILTERS) -> List[Tuple[str, float]]:
+    """Every location's mean, best first (ties by name), as best5 orders them."""
+    ascending = location_means(dataset, question, filters)
+    if _is_lower_better(question):
+        return ascending
+    return sorted(ascending, key=lambda pair: (-pair[1], pair[0]))
+
+
+def draw_states(dataset: Dataset, request: ChartRequest) -> str:
+    question, filters = request.question, request.filters
+    rows = best_first(dataset, question, filters)
+    overall = question_mean(dataset, question, filters)
+    count = len(rows)
+    ranked = count < RANK_ALL_BELOW
+    marks: Dict[str, str] = {}
+    if ranked:
+        marks = {location: _rank_label(rank) for location, rank in _ranks(rows).items()}
+    else:
+        best = STATISTICS["best5"].function(dataset, question, filters)
+        worst = STATISTICS["worst5"].function(dataset, question, filters)
+        marks = {location: f"best {rank}" for rank, location in enumerate(best, 1)}
+        marks.update({location: f"worst {rank}" for rank, location in enumerate(worst, 1)})
+
     order = "lowest" if _is_lower_better(question) else "highest"
-    canvas = Canvas(0, f"{title}: mean by location")
-    top = canvas.heading(title, f"Mean by location, best ({order}) first; "
-                                f"{len(rows)} locations") + 44
-    canvas.height = top + len(rows) * ROW + 60
-    legend_y = top - 38
-    fills = {"best": BLUE, "worst": "url(#worst-hatch)", "": PALE}
+    if ranked:
+        subtitle = (f"Mean by location, best ({order}) first. Only {count} locations have data, "
+                    f"so each is ranked, 1 = best, {count} = worst")
+    else:
+        subtitle = f"Mean by location, best ({order}) first; {count} locations"
+    subtitle += _kept(filters)
+    canvas = Canvas(0, f"{question}: mean of each of {count} locations, best first")
+    top = canvas.heading(question, subtitle) + 44
+    canvas.height = top + count * ROW + 60
+    fills = {"best": BLUE, "worst": "url(#worst-hatch)", "": PALE, "rank": SKY}
     canvas.defs.append(
         '<pattern id="worst-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="7" height="7" fill="#f4c27a"/>'
         f'<line x1="0" y1="0" x2="0" y2="7" stroke="{INK}" stroke-width="2.2"/></pattern>')
-    legend_x = 190.0
-    for label, fill in (("best 5", fills["best"]), ("worst 5", fills["worst"]),
-                        ("others", fills[""])):
-        canvas.element("rect", x=_n(legend_x), y=_n(legend_y - 11), width=16, height=12,
-                       fill=fill, stroke=INK, stroke_width=0.6)
-        canvas.text(legend_x + 22, legend_y, label, size=13)
-        legend_x += 110
-    canvas.line(legend_x, legend_y - 12, legend_x, legend_y + 2, stroke=INK, width=2,
-                stroke_dasharray="5,3")
-    canvas.text(legend_x + 8, legend_y, f"global mean {_value(overall)}{_unit(question)}", size=13)
+    rule = ("rule", "5,3", f"global mean {_value(overall)}{_unit(question)}")
+    if ranked:
+        legend = [("box", fills["rank"], f"{count} locations, ranked"), rule]
+    else:
+        legend = [("box", fills["best"], "best 5"), ("box", fills["worst"], "worst 5"),
+                  ("box", fills[""], "others"), rule]
+    _legend(canvas, top - 32, legend)
 
-    left, right = 180.0, WIDTH - 90.0
-    bottom = top + len(rows) * ROW
+    bottom = top + count * ROW
     ticks = nice_ticks(0.0, max(mean for _, mean in rows))
     span = ticks[-1]
-    scale = lambda value: left + (right - left) * value / span  # noqa: E731
-    _horizontal_axis(canvas, left, right, top, bottom, ticks, scale,
+    scale = lambda value: PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * value / span  # noqa: E731
+    _bands(canvas, top, count)
+    _horizontal_axis(canvas, PLOT_LEFT, PLOT_RIGHT, top, bottom, ticks, scale,
                      _value_axis_label(question))
     for index, (location, mean) in enumerate(rows):
         y = top + index * ROW
         mark = marks.get(location, "")
         kind = mark.split(" ")[0]
-        canvas.text(left - 6, y + ROW * 0.72, location, size=12, anchor="end")
-        canvas.element("rect", tooltip=f"{location}: {mean}", class_="bar", x=_n(left),
-                       y=_n(y + 2), width=_n(scale(mean) - left), height=_n(ROW - 4),
-                       fill=fills[kind], stroke=INK if kind else "none", stroke_width=0.6,
+        canvas.text(PLOT_LEFT - 6, y + ROW * 0.72, location, size=12, anchor="end")
+        canvas.element("rect", tooltip=f"{location}: {mean}" + (f" ({mark})" if mark else ""),
+                       class_="bar", x=_n(PLOT_LEFT), y=_n(y + 2),
+                       width=_n(scale(mean) - PLOT_LEFT), height=_n(ROW - 4), fill=fills[kind],
+                       stroke=INK if kind else "none", stroke_width=0.6,
                        data_location=location, data_value=repr(mean), data_mark=mark)
+        label = _value(mean) + (f"  {mark}" if mark else "")
+        canvas.text(LABELS_X, y + ROW * 0.72, label, size=11, weight="bold" if mark else None,
+                    class_="value-label")
     x = scale(overall)
     canvas.line(x, top - 2, x, bottom + 2, stroke=INK, width=2, stroke_dasharray="5,3",
                 class_="global-mean", data_value=repr(overall))
-    for index, (location, mean) in enumerate(rows):
-        mark = marks.get(location, "")
-        label = _value(mean) + (f"  {mark}" if mark else "")
-        canvas.text(scale(mean) + 4, top + index * ROW + ROW * 0.72, label, size=11,
-                    weight="bold" if mark else None, **HALO)
     return canvas.render()
 
 
-# -- the categories chart -----------------------------------------------------
+def draw_diff(dataset: Dataset, request: ChartRequest) -> str:
+    """``diff_from_mean`` as a diverging bar chart around 0, in that statistic's order."""
+    question, filters = request.question, request.filters
+    differences = list(STATISTICS["diff_from_mean"].function(dataset, question, filters).items())
+    overall = question_mean(dataset, question, filters)
+    count = len(differences)
+    lower = _is_lower_better(question)
+    canvas = Canvas(0, f"{question}: global mean minus each location's mean")
+    top = canvas.heading(
+        question, f"Global mean ({_value(overall)}) minus each location's mean. Right of 0: "
+                  f"the location is below the global mean ({'better' if lower else 'worse'} "
+                  f"here, {'lower' if lower else 'higher'} is better); left: above it"
+                  + _kept(filters)) + 44
+    below, above = BLUE, "url(#above-hatch)"
+    canvas.defs.append(
+        '<pattern id="above-hatch" width="7" height="7" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="7" height="7" fill="#f4c27a"/>'
+        f'<line x1="0" y1="0" x2="0" y2="7" stroke="{INK}" stroke-width="2.2"/></pattern>')
+    _legend(canvas, top - 32, [("box", below, "below the global mean (> 0)"),
+                               ("box", above, "above it (< 0)")])
+    bottom = top + count * ROW
+    canvas.height = bottom + 60
+    reach = max([abs(value) for _, value in differences] + [0.1])
+    ticks = nice_ticks(-reach, reach)
+    low, high = ticks[0], ticks[-1]
+    scale = lambda value: PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * (value - low) / (high - low)  # noqa: E731
+    _bands(canvas, top, count)
+    unit = " (percentage points)" if _unit(question) else ""
+    _horizontal_axis(canvas, PLOT_LEFT, PLOT_RIGHT, top, bottom, ticks, scale,
+                     f"Global mean minus location mean{unit}")
+    zero = scale(0.0)
+    for index, (location, value) in enumerate(differences):
+        y = top + index * ROW
+        start, end = sorted((zero, scale(value)))
+        canvas.text(PLOT_LEFT - 6, y + ROW * 0.72, location, size=12, anchor="end")
+        canvas.element("rect", tooltip=f"{location}: {value:+}", class_="bar", x=_n(start),
+                       y=_n(y + 2), width=_n(end - start), height=_n(ROW - 4),
+                       fill=below if value >= 0 else above, stroke=INK, stroke_width=0.6,
+                       data_location=location, data_value=repr(value))
+        canvas.text(LABELS_X, y + ROW * 0.72, f"{value:+.1f}", size=11, class_="value-label")
+    canvas.line(zero, top - 2, zero, bottom + 2, stroke=INK, width=1.5, class_="zero",
+                data_value="0")
+    return canvas.render()
+
+
+# -- the categories and split charts ------------------------------------------------
 
 
 def _location(dataset: Dataset, request: ChartRequest) -> LocationData:
@@ -294,20 +433,24 @@ def _location(dataset: Dataset, request: ChartRequest) -> LocationData:
 def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
     question, state = request.question, request.states[0]
     place = _location(dataset, request)
-    categories = place.by_category()
+    categories = _by_category(group_sums(dataset, place, request.filters))
+    overall = place_sums(dataset, place, request.filters).mean
 
-    canvas = Canvas(0, f"{question}: {state} by category")
+    canvas = Canvas(0, f"{question}: {state}, mean of each stratification by category")
     fills = _define_fills(canvas)
-    top = canvas.heading(question, f"{state}: mean of each stratification, by category") + 30
+    top = canvas.heading(question, f"{state}: mean of each stratification, by category"
+                                   + _kept(request.filters)) + 44
+    _legend(canvas, top - 32, [("rule", "5,3", f"{state} mean {_value(overall)}"
+                                               f"{_unit(question)} (all its rows)")])
     heading_row = 22.0
     means = [mean for members in categories.values() for _, mean in members]
     bottom = top + len(means) * ROW + len(categories) * heading_row
     canvas.height = bottom + 60
-    left, right = 230.0, WIDTH - 60.0
+    left = GROUP_LEFT
     ticks = nice_ticks(0.0, max(means))
     span = ticks[-1]
-    scale = lambda value: left + (right - left) * value / span  # noqa: E731
-    _horizontal_axis(canvas, left, right, top, bottom, ticks, scale,
+    scale = lambda value: left + (PLOT_RIGHT - left) * value / span  # noqa: E731
+    _horizontal_axis(canvas, left, PLOT_RIGHT, top, bottom, ticks, scale,
                      _value_axis_label(question))
     y = top
     for number, (category, members) in enumerate(categories.items()):
@@ -323,69 +466,54 @@ def draw_categories(dataset: Dataset, request: ChartRequest) -> str:
                            width=_n(scale(mean) - left), height=_n(ROW - 4), fill=fill,
                            stroke=INK, stroke_width=0.6, data_category=category,
                            data_stratification=stratification, data_value=repr(mean))
-            canvas.text(scale(mean) + 4, y + ROW * 0.72, _value(mean), size=11, **HALO)
+            canvas.text(LABELS_X, y + ROW * 0.72, _value(mean), size=11, class_="value-label")
             y += ROW
-    overall = place.overall.mean
     x = scale(overall)
     canvas.line(x, top - 2, x, bottom + 2, stroke=INK, width=2, stroke_dasharray="5,3",
                 class_="location-mean", data_value=repr(overall))
-    canvas.text(x + 4, top + 12, f"{state} mean {_value(overall)}", size=12, weight="bold",
-                **HALO)
     return canvas.render()
 
 
-# -- the split chart ------------------------------------------------------------
-
-
 def draw_split(dataset: Dataset, request: ChartRequest) -> str:
+    """One category's groups, each mean beside the location's own mean (a rule)."""
     question, state, category = request.question, request.states[0], request.category
     place = _location(dataset, request)
-    members = place.by_category()[category]
-    total = sum(mean for _, mean in members)
+    filters = request.filters
+    members = _by_category(group_sums(dataset, place, filters))[category]
+    overall = place_sums(dataset, place, filters).mean
+    unit = _unit(question)
 
-    canvas = Canvas(0, f"{question}: {state}, {category}")
+    canvas = Canvas(0, f"{question}: {state}, {category}, each group against {state}'s mean")
     fills = _define_fills(canvas)
-    top = canvas.heading(question, f"{state}, {category}: each group's mean as a share "
-                                   f"of the sum of the {len(members)} means") + 20
-    left, right = 40.0, WIDTH - 40.0
-    bar_height = 56.0
-    x = left
+    top = canvas.heading(question, f"{state}, {category}: the mean of each of its "
+                                   f"{len(members)} group{'s' if len(members) != 1 else ''}, "
+                                   f"and how far it is from {state}'s mean"
+                                   + _kept(filters)) + 44
+    _legend(canvas, top - 32, [("rule", "5,3", f"{state} mean {_value(overall)}{unit} "
+                                               f"(all its rows); in brackets: group minus it")])
+    row = 26.0
+    bottom = top + len(members) * row
+    canvas.height = bottom + 60
+    ticks = nice_ticks(0.0, max([mean for _, mean in members] + [overall]))
+    span = ticks[-1]
+    scale = lambda value: GROUP_LEFT + (PLOT_RIGHT - GROUP_LEFT) * value / span  # noqa: E731
+    _horizontal_axis(canvas, GROUP_LEFT, PLOT_RIGHT, top, bottom, ticks, scale,
+                     _value_axis_label(question))
     for index, (stratification, mean) in enumerate(members):
-        share = mean / total if total else 0.0
-        width = (right - left) * share
-        fill = fills[index % len(fills)]
-        canvas.element("rect", tooltip=f"{stratification}: {mean} ({share:.1%})",
-                       class_="segment", x=_n(x), y=_n(top), width=_n(width),
-                       height=_n(bar_height), fill=fill, stroke=INK, stroke_width=1,
+        y = top + index * row
+        difference = mean - overall
+        canvas.text(GROUP_LEFT - 6, y + row * 0.65, stratification, size=12, anchor="end")
+        canvas.element("rect", tooltip=f"{stratification}: {mean} ({difference:+.2f} vs {state})",
+                       class_="bar", x=_n(GROUP_LEFT), y=_n(y + 3),
+                       width=_n(scale(mean) - GROUP_LEFT), height=_n(row - 6),
+                       fill=fills[index % len(fills)], stroke=INK, stroke_width=0.6,
                        data_stratification=stratification, data_value=repr(mean),
-                       data_share=repr(share))
-        if width >= 34:
-            canvas.element("rect", x=_n(x + width / 2 - 15), y=_n(top + bar_height / 2 - 10),
-                           width=30, height=18, fill="#ffffff", opacity=0.85, rx=3)
-            canvas.text(x + width / 2, top + bar_height / 2 + 4, str(index + 1), size=13,
-                        anchor="middle", weight="bold")
-        x += width
-    canvas.text(left, top + bar_height + 18, "0%", size=12, anchor="middle")
-    canvas.text(right, top + bar_height + 18, "100%", size=12, anchor="middle")
-    canvas.text((left + right) / 2, top + bar_height + 36,
-                "Share of the sum of the group means (%)", size=13, anchor="middle",
-                class_="axis-label")
-
-    y = top + bar_height + 70
-    canvas.text(left + 40, y, "group", size=13, weight="bold")
-    canvas.text(right - 150, y, "mean", size=13, weight="bold", anchor="end")
-    canvas.text(right, y, "share", size=13, weight="bold", anchor="end")
-    for index, (stratification, mean) in enumerate(members):
-        y += 24
-        fill = fills[index % len(fills)]
-        canvas.element("rect", x=_n(left), y=_n(y - 14), width=30, height=18,
-                       fill=fill, stroke=INK, stroke_width=0.6)
-        canvas.text(left + 15, y, str(index + 1), size=12, anchor="middle", weight="bold",
-                    **HALO)
-        canvas.text(left + 40, y, stratification, size=13)
-        canvas.text(right - 150, y, f"{_value(mean)}{_unit(question)}", size=13, anchor="end")
-        canvas.text(right, y, f"{mean / total:.1%}" if total else "-", size=13, anchor="end")
-    canvas.height = y + 24
+                       data_difference=repr(difference))
+        canvas.text(LABELS_X, y + row * 0.65,
+                    f"{_value(mean)}{unit} ({difference:+.1f})", size=12, class_="value-label")
+    x = scale(overall)
+    canvas.line(x, top - 2, x, bottom + 2, stroke=INK, width=2, stroke_dasharray="5,3",
+                class_="location-mean", data_value=repr(overall))
     return canvas.render()
 
 
@@ -433,34 +561,100 @@ def _marker(canvas: Canvas, shape: str, x: float, y: float, colour: str,
         canvas.element("path", d=path, **{**common, "stroke": colour, "stroke_width": 3})
 
 
-def trend_series(dataset: Dataset, request: ChartRequest) -> List[Tuple[str, List[Tuple[int, float]]]]:
-    """``[(location, [(year, mean), ...])]``: National first when it has data, then the states."""
+#: A point resting on fewer rows than this is ringed: it is a group or two, not a year.
+FEW_ROWS = 3
+
+
+def _short(name: str, length: int) -> str:
+    return name if len(name) <= length else name[:length - 1] + "\u2026"
+
+
+class TrendPoint(NamedTuple):
+    year: int
+    mean: float
+    rows: int
+
+
+TOTAL: Group = ("Total", "Total")
+
+
+class TrendSeries(NamedTuple):
+    location: str
+    rows: str  # which rows: "Total", "all rows", or the filter's category
+    points: List[TrendPoint]
+
+
+def trend_series(dataset: Dataset, request: ChartRequest) -> List[TrendSeries]:
+    """National first when it has data, then the states, each a mean per year.
+
+    A series is the location's Total stratification where the data has it
+    (the whole population, not a mix of age bands, incomes and races), else
+    the mean of all its rows of the year; a category filter picks its rows.
+    """
     locations = dataset.questions[request.question].locations
     names = [NATIONAL] if NATIONAL in locations else []
     names += [name for name in request.states if name != NATIONAL]
-    return [(name, [(year, accumulator.mean)
-                    for year, accumulator in sorted(locations[name].years.items())])
-            for name in names]
+    filters = request.filters
+    series = []
+    total = filters._replace(category=TOTAL[0], stratification=TOTAL[1])
+    for name in names:
+        place = locations[name]
+        if filters.category is not None:
+            sums, rows = year_sums(dataset, place, filters), (
+                f"{filters.category}: {filters.stratification}" if filters.stratification
+                else filters.category)
+        else:
+            sums, rows = year_sums(dataset, place, total), "Total"
+            if not any(year.count for year in sums.values()):
+                sums, rows = year_sums(dataset, place, filters), "all rows"
+        points = [TrendPoint(year, year_sums_.mean, year_sums_.count)
+                  for year, year_sums_ in sorted(sums.items()) if year_sums_.count]
+        if points:
+            series.append(TrendSeries(name, rows, points))
+    return series
+
+
+def _runs(points: Sequence[TrendPoint]) -> List[List[TrendPoint]]:
+    """The points split where a year is missing: a line never bridges a year without data."""
+    runs: List[List[TrendPoint]] = []
+    for point in points:
+        if runs and point.year == runs[-1][-1].year + 1:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
 
 
 def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
     question = request.question
     series = trend_series(dataset, request)
-    points = [point for _, values in series for point in values]
+    points = [point for line in series for point in line.points]
     if not points:
         raise BadRequest("no YearStart values for these locations")
-    years = sorted({year for year, _ in points})
-    means = [mean for _, mean in points]
+    years = sorted({point.year for point in points})
+    means = [point.mean for point in points]
 
-    shown = ", ".join(name for name, _ in series)
-    canvas = Canvas(0, f"{question}: trend for {shown}")
-    top = canvas.heading(question, f"Mean per year (YearStart): {shown}")
+    shown = ", ".join(line.location for line in series)
+    kinds = sorted({line.rows for line in series})
+    if request.filters.category is not None:
+        which = f"the rows of {kinds[0]}"
+    elif kinds == ["Total"]:
+        which = "the Total stratification (the whole population)"
+    elif "Total" in kinds:
+        which = ("the Total stratification where the data has it (the whole population), "
+                 "else the mean of all rows of the year")
+    else:
+        which = "the mean of all rows of the year (no Total stratification in the data)"
+    canvas = Canvas(0, f"{question}: mean per year for {shown}")
+    top = canvas.heading(question, f"Mean per year (YearStart) of {shown}: {which}. "
+                                   f"A line joins consecutive years only"
+                                   + _kept(request.filters._replace(category=None,
+                                                                    stratification=None)))
     legend_top = top + 4
-    legend_rows = math.ceil(len(series) / 3)
+    legend_rows = math.ceil(len(series) / 2)
     top = legend_top + legend_rows * 22 + 16
-    left, right = 80.0, WIDTH - 40.0
-    bottom = top + 360.0
-    canvas.height = bottom + 60
+    left, right = 150.0, WIDTH - 30.0
+    bottom = top + 340.0
 
     spread = max(means) - min(means)
     margin = 1.0 if spread == 0 else 0.0  # a single value sits mid-height
@@ -469,7 +663,13 @@ def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
     y_of = lambda value: bottom - (bottom - top) * (value - low) / (high - low)  # noqa: E731
     first, last = years[0], years[-1]
     pad = 0.5
-    x_of = lambda year: left + (right - left) * (year - first + pad) / (last - first + 2 * pad)  # noqa: E731
+    step = (right - left) / (last - first + 2 * pad)
+    x_of = lambda year: left + step * (year - first + pad)  # noqa: E731
+    # Series sit side by side within a year, so that no marker hides another.
+    nudge = min(8.0, step / (len(series) + 1))
+
+    def x_at(year: int, index: int) -> float:
+        return x_of(year) + (index - (len(series) - 1) / 2) * nudge
 
     for tick in ticks:
         y = y_of(tick)
@@ -477,32 +677,64 @@ def draw_trend(dataset: Dataset, request: ChartRequest) -> str:
         canvas.text(left - 8, y + 4, f"{tick:g}", size=12, anchor="end")
     for year in range(first, last + 1):
         x = x_of(year)
-        canvas.line(x, bottom, x, bottom + 5)
+        canvas.line(x, bottom, x, bottom + 5, class_="year-tick", data_year=year)
         canvas.text(x, bottom + 20, str(year), size=12, anchor="middle")
     canvas.line(left, top, left, bottom)
     canvas.line(left, bottom, right, bottom)
-    canvas.text((left + right) / 2, bottom + 44, "Year (YearStart)", size=13, anchor="middle",
+    canvas.text((left + right) / 2, bottom + 40, "Year (YearStart)", size=13, anchor="middle",
                 class_="axis-label")
     middle = (top + bottom) / 2
-    canvas.text(22, middle, _value_axis_label(question), size=13, anchor="middle",
-                transform=f"rotate(-90 22 {_n(middle)})", class_="axis-label")
+    canvas.text(left - 60, middle, _value_axis_label(question), size=13, anchor="middle",
+                transform=f"rotate(-90 {_n(left - 60)} {_n(middle)})", class_="axis-label")
 
-    for index, (name, values) in enumerate(series):
-        style = _SERIES_STYLES[index if series[0][0] == NATIONAL else index + 1]
+    styles = []
+    for index, (name, kind, values) in enumerate(series):
+        style = _SERIES_STYLES[index if series[0].location == NATIONAL else index + 1]
+        styles.append(style)
         shape, dash, colour = style
-        column, row = index % 3, index // 3
-        lx, ly = left + column * 230, legend_top + row * 22 + 8
+        column, row = index % 2, index // 2
+        lx, ly = 40 + column * 370, legend_top + row * 22 + 8
         canvas.line(lx, ly, lx + 34, ly, stroke=colour, width=2.5, stroke_dasharray=dash)
         _marker(canvas, shape, lx + 17, ly, colour, kind="legend-marker")
-        canvas.text(lx + 42, ly + 5, name, size=13)
-        if len(values) > 1:
-            path = " ".join(f"{_n(x_of(year))},{_n(y_of(mean))}" for year, mean in values)
-            canvas.element("polyline", points=path, fill="none", stroke=colour, stroke_width=2.5,
-                           stroke_dasharray=dash, class_="series", data_location=name)
-        for year, mean in values:
-            _marker(canvas, shape, x_of(year), y_of(mean), colour,
-                    tooltip=f"{name} {year}: {mean}",
-                    data_location=name, data_year=year, data_value=repr(mean))
+        canvas.text(lx + 42, ly + 5, f"{name} ({_short(kind, 24)})", size=13, class_="legend",
+                    data_location=name, data_rows_of=kind)
+        for run in _runs(values):
+            if len(run) > 1:
+                path = " ".join(f"{_n(x_at(point.year, index))},{_n(y_of(point.mean))}"
+                                for point in run)
+                canvas.element("polyline", points=path, fill="none", stroke=colour,
+                               stroke_width=2.5, stroke_dasharray=dash, class_="series",
+                               data_location=name, data_rows_of=kind,
+                               data_years=" ".join(str(point.year) for point in run))
+        for point in values:
+            plural = "s" if point.rows != 1 else ""
+            if point.rows < FEW_ROWS:
+                canvas.element("circle", cx=_n(x_at(point.year, index)), cy=_n(y_of(point.mean)),
+                               r=10, fill="none", stroke=INK, stroke_width=1,
+                               stroke_dasharray="2,2", class_="few-rows")
+            _marker(canvas, shape, x_at(point.year, index), y_of(point.mean), colour,
+                    tooltip=f"{name} {point.year}: {point.mean} (mean of {point.rows} row{plural}"
+                            f", {kind})",
+                    data_location=name, data_year=point.year, data_value=repr(point.mean),
+                    data_rows=point.rows, data_rows_of=kind)
+
+    # How many rows each point rests on, in the year's column: a point of one
+    # row is one group of the population, not the location's year.
+    y = bottom + 70
+    canvas.text(8, y, "Rows behind each point", size=12, weight="bold", class_="rows-heading")
+    for index, (name, _, values) in enumerate(series):
+        y += 18
+        shape, _, colour = styles[index]
+        _marker(canvas, shape, 16, y - 4, colour, kind="legend-marker")
+        canvas.text(28, y, _short(name, 17), size=12)
+        for point in values:
+            canvas.text(x_of(point.year), y, str(point.rows), size=12, anchor="middle",
+                        weight="bold" if point.rows < FEW_ROWS else None, class_="row-count",
+                        data_location=name, data_year=point.year)
+    canvas.text(8, y + 22, f"Ringed, and bold here: fewer than {FEW_ROWS} rows, so one or two "
+                           "groups (an age band, an income), not everyone", size=11,
+                fill="#444444")
+    canvas.height = y + 36
     return canvas.render()
 
 
@@ -523,11 +755,14 @@ CHARTS: Dict[str, Chart] = {chart.name: chart for chart in (
     Chart("trend", draw_trend, "many", False,
           "mean per year of one or more locations (state, repeated), with the National line"),
     Chart("states", draw_states, "none", False,
-          "every location's mean as sorted bars, global mean, best 5 and worst 5 marked"),
+          "every location's mean as sorted bars, global mean, best 5 and worst 5 marked "
+          "(with fewer than 10 locations: every one ranked)"),
+    Chart("diff", draw_diff, "none", False,
+          "global mean minus each location's mean (diff_from_mean), as bars either side of 0"),
     Chart("categories", draw_categories, "one", False,
           "one location's mean of each stratification, grouped by category"),
     Chart("split", draw_split, "one", True,
-          "one location's stratifications of one category, as shares of a stacked bar"),
+          "one location's groups of one category, each mean beside the location's mean"),
 )}
 
 
@@ -536,9 +771,9 @@ def chart_parameters(chart: Chart) -> List[str]:
     names = ["question"]
     if chart.states != "none":
         names.append("state")
-    if chart.needs_category:
-        names.append("category")
-    return names
+    if chart.needs_category:  # the category it splits; it takes the years only
+        return names + ["category", "year_from", "year_to"]
+    return names + ["year_from", "year_to", "category", "stratification"]
 
 
 def render(dataset: Dataset, kind: str, query: str) -> str:
@@ -560,21 +795,42 @@ def check_chart_request(dataset: Dataset, chart: Chart, query: str) -> ChartRequ
                          repeatable=("state",) if chart.states == "many" else ())
     question = required(params, "question")
     check_question(dataset, question)
-    states = tuple(dict.fromkeys(params.get("state", ())))  # each location once
+    filters = _chart_filters(dataset, chart, params)
+    check_kept(dataset, question, filters)
+    states = tuple(params.get("state", ()))
     if chart.states == "one":
         states = (required(params, "state"),)
     if len(states) > MAX_TREND_LOCATIONS:
         raise BadRequest(f"at most {MAX_TREND_LOCATIONS} states in one chart")
-    for state in states:
-        check_location(dataset, question, state)
+    # Any letter case or LocationAbbr, as the data endpoints take them; each location once.
+    states = tuple(dict.fromkeys(resolve_location(dataset, question, state, filters)
+                                 for state in states))
     if chart.states == "many" and not states and NATIONAL not in dataset.questions[question].locations:
         raise BadRequest("missing parameter 'state' (this question has no National data)")
     category = None
     if chart.needs_category:
         category = required(params, "category")
         place = dataset.questions[question].locations[states[0]]
-        known = list(place.by_category())
+        known = list(_by_category(group_sums(dataset, place, filters)))
         if category not in known:
             raise BadRequest(f"no category {category!r} for {states[0]!r} on this question; "
                              f"categories: {', '.join(known)}")
-    return ChartRequest(question, states, category)
+    return ChartRequest(question, states, category, filters)
+
+
+def _chart_filters(dataset: Dataset, chart: Chart, params: Dict[str, List[str]]) -> Filters:
+    """The filters of a chart's query: the data endpoints' body fields, as parameters."""
+    body: Dict[str, object] = {}
+    for name in ("year_from", "year_to"):
+        text = optional(params, name)
+        if text is not None:
+            if not (text.strip().lstrip("-").isdigit() and text.isascii()):
+                raise BadRequest(f"parameter {name!r} must be a whole number, not {text[:40]!r}")
+            body[name] = int(text)
+    if not chart.needs_category:
+        body["category"] = optional(params, "category")
+        body["stratification"] = optional(params, "stratification")
+    try:
+        return check_filters(dataset, body)
+    except BadRequest as problem:  # named as a chart's client wrote it: a query parameter
+        raise BadRequest(str(problem).replace("field '", "parameter '")) from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 #: The media type of the answer.
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -38,22 +38,46 @@ COLUMNS: Dict[str, Tuple[str, ...]] = {
 }
 
 
-def to_csv(endpoint: str, data: Dict[str, Any]) -> str:
-    """The CSV text of the ``data`` of a done ``endpoint`` job (one of :data:`COLUMNS`)."""
+#: The header of a ``{location: number}`` result whose statistic is not known any
+#: more (a result of an earlier run: its file holds the data only).
+UNKNOWN_FLAT = ("location", "value")
+
+
+def to_csv(data: Dict[str, Any], endpoint: Optional[str] = None) -> str:
+    """The CSV text of the ``data`` of a done job of statistic ``endpoint``.
+
+    Without ``endpoint`` the shape of ``data`` says which rows to write; only
+    the name of the number column of a ``{location: number}`` result cannot
+    be told from it (mean or difference), and is then ``value``.
+    """
+    kind = endpoint if endpoint in COLUMNS else _shape(data)
+    header = COLUMNS.get(kind, UNKNOWN_FLAT)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS[endpoint])
-    writer.writerows(_rows(endpoint, data))
+    writer.writerow(header)
+    writer.writerows(_rows(kind, data))
     return out.getvalue()
 
 
-def _rows(endpoint: str, data: Dict[str, Any]) -> Iterator[List[str]]:
-    if endpoint == "global_mean":
+def _shape(data: Dict[str, Any]) -> str:
+    """The statistic a result looks like; "" for a ``{location: number}`` one."""
+    if list(data) == ["global_mean"]:
+        return "global_mean"
+    first = next(iter(data.values()), None)
+    if isinstance(first, dict):
+        return "state_mean_by_category"
+    if next(iter(data), "").startswith("("):
+        return "mean_by_category"
+    return ""
+
+
+def _rows(kind: str, data: Dict[str, Any]) -> Iterator[List[str]]:
+    if kind == "global_mean":
         yield [_number(data["global_mean"])]
-    elif endpoint == "mean_by_category":
+    elif kind == "mean_by_category":
         for key, mean in data.items():
             yield [*_tuple_key(key, 3), _number(mean)]
-    elif endpoint == "state_mean_by_category":
+    elif kind == "state_mean_by_category":
         for location, groups in data.items():
             for key, mean in groups.items():
                 yield [location, *_tuple_key(key, 2), _number(mean)]

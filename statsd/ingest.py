@@ -184,7 +184,7 @@ class Dataset:
     @cached_property
     def locations(self) -> List[str]:
         """Every location that has a value for some question, sorted (asked once the data is in)."""
-        names = set()
+        names: set = set()
         for data in self.questions.values():
             names.update(data.locations)
         return sorted(names)

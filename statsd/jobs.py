@@ -258,6 +258,10 @@ class JobManager:
         """Jobs queued or running."""
         return self._table.pending()
 
+    def cache_bytes(self) -> int:
+        """Bytes of encoded results kept for requests asked again (for /api/metrics)."""
+        return self._cache.size()
+
     def queued(self) -> int:
         """Jobs waiting for a worker."""
         return len(self._pool.queue)

@@ -67,11 +67,15 @@ class Journal:
         return requests, damaged
 
     def rewrite(self, jobs: Iterable[Job]) -> None:
-        """Replace the journal by the requests of ``jobs`` (temporary file + rename), then reopen it."""
-        self.close()
+        """Replace the journal by the requests of ``jobs`` (temporary file + rename), then reopen it.
+
+        If that fails (OSError), the journal open before stays open, as it was.
+        """
         self.store.write_atomically(JOURNAL_FILE, b"".join(_line(job) for job in jobs))
-        self._fd = self.store.open_append(JOURNAL_FILE)
-        self._size = os.fstat(self._fd).st_size
+        fd = self.store.open_append(JOURNAL_FILE)
+        self.close()
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
 
     def append(self, job: Job) -> None:
         """Journal ``job``; raises OSError (and the job runs unjournalled).

@@ -12,7 +12,7 @@ use (:class:`Param`, :class:`Reply`, the shared schemas).
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from . import __version__
 
@@ -49,11 +49,13 @@ class Param(NamedTuple):
 
 
 class Reply(NamedTuple):
-    """One documented answer of a route."""
+    """One documented answer of a route; ``also``: other media types it may come as;
+    ``content_type`` "": no body."""
 
     description: str
     schema: Optional[Schema] = None
     content_type: str = "application/json"
+    also: Tuple[Tuple[str, Schema], ...] = ()
 
 
 def listing(data: Schema) -> Schema:
@@ -110,7 +112,12 @@ def _reply(reply: Reply) -> Dict[str, Any]:
     content: Dict[str, Any] = {}
     if reply.schema is not None:
         content["schema"] = copy.deepcopy(reply.schema)
-    return {"description": reply.description, "content": {reply.content_type: content}}
+    if not reply.content_type:  # an answer without a body (304)
+        return {"description": reply.description}
+    contents = {reply.content_type: content}
+    for content_type, schema in reply.also:
+        contents[content_type] = {"schema": copy.deepcopy(schema)}
+    return {"description": reply.description, "content": contents}
 
 
 def _parameter(parameter: Param) -> Dict[str, Any]:

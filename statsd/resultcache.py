@@ -26,11 +26,17 @@ class ResultCache:
                  item_bytes: int = RESULT_CACHE_ITEM_BYTES) -> None:
         # _lock guards _items and _room when adding.  get() reads _items
         # without it: one dict lookup, and an entry, once added, never
-        # changes or goes away.
+        # changes or goes away; size() reads _room without it (an int, for
+        # a gauge: at worst one result behind).
         self._lock = threading.Lock()
         self._items: Dict[JobRequest, bytes] = {}
+        self._capacity = room
         self._room = room
         self._item_bytes = item_bytes
+
+    def size(self) -> int:
+        """Bytes of encoded results kept."""
+        return self._capacity - self._room
 
     def get(self, request: JobRequest) -> Optional[bytes]:
         return self._items.get(request)

@@ -13,7 +13,7 @@ order, so an unfiltered answer keeps its exact floats; the statistics
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .ingest import Accumulator, Dataset, Group, LocationData, QuestionData
 from .request import NO_FILTERS, Filters
@@ -120,7 +120,7 @@ def years_with_data(dataset: Dataset, question: str, location: Optional[str] = N
     """The whole-number YearStart values of the question's rows (of one location), ascending."""
     data = dataset.questions[question]
     places = [data.locations[location]] if location is not None else data.locations.values()
-    years = set()
+    years: Set[int] = set()
     for place in places:
         years.update(place.years)
     return sorted(years)

@@ -24,6 +24,7 @@ from typing import Callable, List, Optional, Tuple
 from . import __version__, api
 from .ingest import Dataset
 from .jobs import JobManager
+from .metrics import ServerMetrics
 from .transport import (BadRequest, Connection, Head, Headers, Outcome, Request, Transport,
                         error_response, printable)
 
@@ -50,13 +51,19 @@ def default_handler_threads() -> int:
     return min(64, max(16, 16 * (os.cpu_count() or 1)))
 
 
+def new_metrics() -> ServerMetrics:
+    """The metrics of one statsd, its requests counted under their routes' path patterns."""
+    return ServerMetrics(__version__, routes={route.name: route.path for route in api.ROUTES})
+
+
 class StatsServer(ThreadingHTTPServer):
     """A ``ThreadingHTTPServer`` that owns the dataset, the job manager and the transport.
 
     ``begin_shutdown`` stops new jobs and stops the server once the queued
     ones are done; ``server_close`` lets the answers being written go out.
-    ``observer(route, status, seconds)``, when set, is called once per
-    answered request (for metrics); ``open_connections()`` is a gauge.
+    ``observer(route, status, seconds)`` is called once per answered
+    request: by default ``metrics.request_done``, which counts it for
+    ``/api/metrics``; ``open_connections()`` is a gauge.
     """
 
     request_queue_size = 1024
@@ -66,9 +73,16 @@ class StatsServer(ThreadingHTTPServer):
     def __init__(self, address: Tuple[str, int], dataset: Dataset, jobs: JobManager, *,
                  request_timeout: float = 10.0, max_connections: Optional[int] = None,
                  handler_threads: Optional[int] = None, cors: bool = False,
-                 observer: Optional[Callable[[str, int, float], None]] = None) -> None:
+                 observer: Optional[Callable[[str, int, float], None]] = None,
+                 metrics: Optional[ServerMetrics] = None) -> None:
         self.dataset = dataset
         self.jobs = jobs
+        self.started = time.monotonic()  # for the uptime of /api/health
+        # What /api/metrics shows: each answer through the observer, and the
+        # gauges read at each scrape.
+        self.metrics = metrics or new_metrics()
+        if observer is None:
+            observer = self.metrics.request_done
         self.request_timeout = request_timeout
         self.max_connections = max_connections or default_max_connections()
         self.handler_threads = handler_threads or default_handler_threads()
@@ -82,12 +96,18 @@ class StatsServer(ThreadingHTTPServer):
             extra_headers=[("Access-Control-Allow-Origin", "*")] if cors else (),
             observer=observer)
         super().__init__(address, StatsRequestHandler)
-        self.transport.start()
+        self.metrics.gauge_function("statsd_http_connections_open", "client connections open now",
+                                    self.open_connections)
+        self.metrics.gauge_function("statsd_jobs_pending", "jobs queued or running",
+                                    jobs.pending)
+        self.metrics.gauge_function("statsd_result_cache_bytes",
+                                    "bytes of encoded results kept for requests asked again",
+                                    jobs.cache_bytes)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def observer(self) -> Optional[Callable[[str, int, float], None]]:
@@ -102,6 +122,11 @@ class StatsServer(ThreadingHTTPServer):
 
     # -- connections go to the transport, not to a thread each ------------------
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Start the transport's threads (once), then accept until ``shutdown``."""
+        self.transport.start()
+        super().serve_forever(poll_interval)
+
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         self.transport.accept(request, client_address)
 
@@ -110,7 +135,8 @@ class StatsServer(ThreadingHTTPServer):
 
     def _answer(self, connection: Connection, request: Request) -> Outcome:
         """In a handler thread: one request through a :class:`StatsRequestHandler`."""
-        handler = StatsRequestHandler(request, connection.address, self)
+        # socketserver's "request" is a socket; this handler is given the framed request.
+        handler = StatsRequestHandler(request, connection.address, self)  # type: ignore[arg-type]
         return handler.outcome
 
     def _precheck(self, head: Head) -> Optional[BadRequest]:
@@ -223,5 +249,5 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s", self.client_address[0], format % args)
 
 
-__all__: List[str] = ["StatsServer", "StatsRequestHandler", "SERVER_VERSION",
+__all__: List[str] = ["StatsServer", "StatsRequestHandler", "SERVER_VERSION", "new_metrics",
                       "default_max_connections", "default_handler_threads"]

@@ -162,15 +162,15 @@ def parse_request_line(raw: bytes) -> RequestLine:
         if len(parts) != 3:
             raise BadRequest(400, f"request line {_describe(raw)} is not 'METHOD target HTTP/1.1' "
                                   "(single spaces)")
-        method, target, version = parts
-        if not _TOKEN.fullmatch(method):
-            raise BadRequest(400, f"method {_describe(method)} is not a token")
-        if not re.fullmatch(rb"HTTP/[0-9]+\.[0-9]+", version):
+        raw_method, raw_target, raw_version = parts
+        if not _TOKEN.fullmatch(raw_method):
+            raise BadRequest(400, f"method {_describe(raw_method)} is not a token")
+        if not re.fullmatch(rb"HTTP/[0-9]+\.[0-9]+", raw_version):
             raise BadRequest(400, f"request line {_describe(raw)} does not end with an HTTP version")
-        if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-            raise BadRequest(505, f"HTTP version {version.decode('ascii')} is not supported; "
+        if raw_version not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise BadRequest(505, f"HTTP version {raw_version.decode('ascii')} is not supported; "
                                   "use HTTP/1.1 or HTTP/1.0")
-        raise BadRequest(400, f"request target {_describe(target)} has a space or control "
+        raise BadRequest(400, f"request target {_describe(raw_target)} has a space or control "
                               "character; percent-encode it")
     method, target, version = (part.decode("latin-1") for part in match.groups())
     line = RequestLine(method, target, version)
@@ -306,17 +306,21 @@ def error_response(status: int, reason: str, headers: Sequence[Tuple[str, str]] 
     return Response(status, error_body(reason), JSON_TYPE, headers)
 
 
-_date_cache = [0, ""]
+#: The Date field, formatted once a second: (second, text), replaced whole.
+_date_cache: Tuple[int, str] = (0, "")
 
 
 def _http_date() -> str:
+    global _date_cache
     now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[:] = [now, formatdate(now, usegmt=True)]
-    return _date_cache[1]
+    second, text = _date_cache
+    if second != now:
+        text = formatdate(now, usegmt=True)
+        _date_cache = (now, text)
+    return text
 
 
-_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+_PHRASES: Dict[int, str] = {status.value: status.phrase for status in HTTPStatus}
 
 
 def encode(response: Response, server: str, *, close: bool, keep_alive_10: bool = False,
@@ -572,7 +576,8 @@ class Pool:
         return self._idle
 
     def give(self, connection: Connection, fresh: bool = False) -> bool:
-        """Queue ``connection`` for a thread; False when no thread can take it soon.
+        """Queue ``connection`` for a thread; False when the pool is closed (or, for
+        ``fresh``, when no thread is idle).
 
         ``fresh``: a new connection with no request yet, taken only by an idle
         thread (else it waits in the loop: no thread is taken from a keeper).
@@ -588,8 +593,9 @@ class Pool:
                 return False
             if self._keepers:
                 self._keepers.pop().preempt()
-            elif len(self._ready) >= self.size:
-                return False
+            # Else it waits for the first thread to finish, at most QUEUE_WAIT (see
+            # overdue); a connection is queued at most once, so the queue is bounded
+            # by the open connections.
             connection.queued_at = time.monotonic()
             self._ready.append(connection)
             return True
@@ -675,12 +681,15 @@ class Worker(threading.Thread):
         while True:
             connection = pool.take()
             if connection is None:
-                return
+                break
             try:
                 pool._serve(self, connection)
             except Exception:  # never lose a thread of the pool
                 log.exception("%s unexpected error on the connection", connection.client)
                 connection.close()
+        self.poller.unregister(self.wake_fd)
+        self._wake_read.close()
+        self._wake_write.close()
 
 
 # -- the loop -----------------------------------------------------------------
@@ -714,26 +723,27 @@ class Loop(threading.Thread):
     def add(self, connection: Connection) -> None:
         """Give ``connection`` to the loop (from any thread)."""
         with self._lock:
-            if not self._running:
-                connection.close()
-                return
-            self._incoming.append(connection)
-        try:
-            self._wake_write.send(b"x")
-        except (BlockingIOError, OSError):
-            pass  # a wake-up is already pending
+            running = self._running
+            if running:
+                self._incoming.append(connection)
+                try:
+                    self._wake_write.send(b"x")
+                except OSError:
+                    pass  # a wake-up is already pending (the pair is full)
+        if not running:
+            connection.close()
 
     def stop(self) -> None:
         with self._lock:
             self._running = False
             left = list(self._incoming)
             self._incoming.clear()
+            try:
+                self._wake_write.send(b"x")
+            except OSError:
+                pass
         for connection in left:
             connection.close()
-        try:
-            self._wake_write.send(b"x")
-        except OSError:
-            pass
 
     def run(self) -> None:
         next_sweep = time.monotonic() + SWEEP_SECONDS
@@ -760,6 +770,10 @@ class Loop(threading.Thread):
         for connection in list(self.connections.values()):
             self._drop(connection)
             connection.close()
+        self.selector.close()
+        self._wake_read.close()
+        with self._lock:  # add() may still be sending a wake-up
+            self._wake_write.close()
 
     def _adopt(self, connection: Connection) -> None:
         fd = connection.fileno()
@@ -859,8 +873,8 @@ Observer = Callable[[str, int, float], None]
 class Transport:
     """Connections from accept to close: the loop, the pool, and the answers of the transport.
 
-    ``self._open`` (connections accepted and not closed) is guarded by
-    ``self._count_lock``; :meth:`open_connections` reads it without the lock
+    ``self._open`` (connections accepted and not closed), ``_refused_lingering``
+    and ``_started`` are guarded by ``self._count_lock``; :meth:`open_connections` reads it without the lock
     (an int read is atomic; the gauge may be one behind).
     """
 
@@ -878,6 +892,7 @@ class Transport:
         self._count_lock = threading.Lock()
         self._open = 0
         self._refused_lingering = 0
+        self._started = False
         # Requests between "taken by a handler thread" and "answer written",
         # guarded by the Condition, so that stopping never cuts an answer.
         self._answering = 0
@@ -886,6 +901,11 @@ class Transport:
         self.loop = Loop(self._ready, self._fail, self._expired, self._overdue)
 
     def start(self) -> None:
+        """Start the loop and the handler threads; again, it does nothing."""
+        with self._count_lock:
+            if self._started:
+                return
+            self._started = True
         self.pool.start()
         self.loop.start()
 
@@ -1119,13 +1139,13 @@ class Transport:
                     linger: bool = True) -> None:
         """Write ``response`` (closing the connection), then a lingering close in the loop."""
         data = encode(response, self.server_name, close=True, extra=self.extra_headers)
+        if route is not None and self.observer is not None:
+            self.observer(route, response.status, 0.0)
         try:
             connection.sock.send(data)  # small: the socket buffer takes it whole
         except OSError:
             connection.close()
             return
-        if route is not None and self.observer is not None:
-            self.observer(route, response.status, 0.0)
         if linger:
             self.loop.linger(connection)
             if connection.state == LINGER:

@@ -13,6 +13,14 @@ from support import ServedTestCase
 from statsd.api import ROUTES, find_route
 
 
+#: What a job asked (the dashboard's past jobs) and the years of a question (its
+#: filters).  The page looks for them in /api/openapi.json and offers past jobs
+#: and filters only where they are; PENDING: what this server does not serve yet.
+PAST_JOB = "/api/jobs/"
+YEARS = "/api/years"
+PENDING = {YEARS}
+
+
 class References(HTMLParser):
     """Collects every src and href of a page."""
 
@@ -62,9 +70,10 @@ class DashboardTest(ServedTestCase):
 
     def test_every_api_path_of_the_script_is_a_route(self):
         _, script = self.fetch("/static/dashboard.js")
-        paths = set(re.findall(r"/api/[a-z_]+/?", script.decode("utf-8")))
+        paths = set(re.findall(r"/api/[a-z_.]+/?", script.decode("utf-8")))
         self.assertGreaterEqual(len(paths), 6)
-        for path in paths:
+        self.assertLessEqual(PENDING, paths)
+        for path in paths - PENDING:
             with self.subTest(path=path):
                 route, _ = find_route(path)
                 self.assertIsNotNone(route, path)
@@ -76,6 +85,19 @@ class DashboardTest(ServedTestCase):
         self.assertIn("/api/charts/{kind}", [route.path for route in ROUTES])
         for kind in ("states", "trend", "categories", "split"):
             self.assertIn(f'"{kind}"', text)
+
+    def test_the_past_job_endpoint_of_the_script_is_a_route(self):
+        route, argument = find_route(PAST_JOB + "job_id_1")
+        self.assertIsNotNone(route)
+        self.assertEqual(argument, "job_id_1")
+
+    def test_the_script_offers_the_filters_the_server_lists(self):
+        _, script = self.fetch("/static/dashboard.js")
+        self.assertIn(YEARS, script.decode("utf-8"))
+        if find_route(YEARS)[0] is None:
+            self.skipTest("this server has no GET /api/years yet: the page offers no filters")
+        paths = self.client.get("/api/openapi.json")[1]["paths"]
+        self.assertIn(YEARS, paths)  # what the page looks for before it offers filters
 
     def test_only_files_of_the_static_folder_are_served(self):
         for path in ("/static/", "/static/nope.js", "/static/..%2f__init__.py",

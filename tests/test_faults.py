@@ -25,7 +25,8 @@ import threading
 import unittest
 
 from inprocess import InProcessServer
-from support import OBESITY, ServerProcess, Threads, assert_close, conformance_cases, wait_for
+from support import (OBESITY, ServedTestCase, ServerProcess, Threads, assert_close,
+                     conformance_cases, wait_for)
 
 from statsd.stats import compute
 
@@ -91,50 +92,95 @@ class StatisticThatRaisesTest(unittest.TestCase):
                 self.assertEqual(json.load(handle)["reason"], result["reason"])
 
 
-class ResultsUnwritableTest(unittest.TestCase):
+class ResultsUnwritableTest(ServedTestCase):
     """The disk is full, or results/ is gone: jobs fail with the reason, serving goes on."""
 
-    def setUp(self):
-        self.server = ServerProcess("--threads", "1").start()
-        self.addCleanup(self.server.stop)
-        self.client = self.server.client()
-        self.addCleanup(self.client.close)
+    server_args = ("--threads", "1")
+
+    def next_number(self) -> int:
+        """The number the next job gets (the tests of this class share one server)."""
+        return self.client.get("/api/jobs?last=1")[1]["total"] + 1
 
     def test_disk_full(self):
         results = self.server.results
-        # The next job is job_id_1: its result and its failure record land on /dev/full.
+        number = self.next_number()
+        job_id = f"job_id_{number}"
+        # The next job's result and its failure record land on /dev/full.
         for kind in ("json", "error"):
-            os.symlink("/dev/full", os.path.join(results, f".job_id_1.{kind}.tmp"))
+            os.symlink("/dev/full", os.path.join(results, f".{job_id}.{kind}.tmp"))
         endpoint, body, expected = CASES[0]
         status, answer = self.client.post(endpoint, body)
-        self.assertEqual((status, answer), (200, {"job_id": "job_id_1"}))
-        result = self.client.wait_result("job_id_1")
+        self.assertEqual((status, answer), (200, {"job_id": job_id}))
+        result = self.client.wait_result(job_id)
         self.assertEqual(result["status"], "error")
         self.assertIn("result could not be written", result["reason"])
         self.assertIn("No space left on device", result["reason"])
-        self.assertFalse(os.path.exists(os.path.join(results, "job_id_1.json")))
+        self.assertFalse(os.path.exists(os.path.join(results, f"{job_id}.json")))
         self.assertEqual(temporary_files(results), [])
         # The worker goes on, and the server answers everything else.
         assert_close(self, self.client.run(endpoint, body), expected)
         self.assertEqual(self.client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
-        self.assertTrue(wait_for(lambda: "job_id_1 error" in self.server.log_text()))
-        self.assertEqual(self.server.log_text().count("job_id_1 error"), 1)
+        self.assertTrue(wait_for(lambda: f"{job_id} error" in self.server.log_text()))
+        self.assertEqual(self.server.log_text().count(f"{job_id} error"), 1)
+
+    def test_results_directory_replaced_by_a_file(self):
+        results = self.server.results
+        endpoint, body, expected = CASES[0]
+        first = self.next_number()
+        done = self.client.run(endpoint, body)  # written before the fault
+        before = set(os.listdir(results))
+        os.rename(results, results + ".moved")
+        with open(results, "w") as handle:
+            handle.write("not a directory\n")
+        for number in (first + 1, first + 2):
+            status, answer = self.client.post(endpoint, body)
+            self.assertEqual((status, answer), (200, {"job_id": f"job_id_{number}"}))
+            result = self.client.wait_result(f"job_id_{number}")
+            self.assertEqual(result, {"status": "error", "reason": "result could not be written: "
+                                      "results directory results was removed or replaced"})
+        # Nothing of those jobs went into the directory that was moved away either.
+        self.assertEqual(set(os.listdir(results + ".moved")) - before, set())
+        # The result written before is still answered.
+        self.assertEqual(self.client.get(f"/api/get_results/job_id_{first}"),
+                         (200, {"status": "done", "data": done}))
+        self.assertEqual(self.client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
+        # Put the directory back: the old result is there again, new jobs are written.
+        os.remove(results)
+        os.rename(results + ".moved", results)
+        self.assertEqual(self.client.get(f"/api/get_results/job_id_{first}"),
+                         (200, {"status": "done", "data": done}))
+        assert_close(self, self.client.run(endpoint, body), expected)
+        self.assertTrue(os.path.exists(os.path.join(results, f"job_id_{first + 3}.json")))
+        self.assertTrue(wait_for(lambda: f"job_id_{first + 2} error" in self.server.log_text()))
+        log = self.server.log_text()
+        self.assertNotIn("Traceback", log)
+        # Said once when it went, once when it came back.
+        self.assertEqual(log.count("WARNING statsd.jobs: results directory results was removed "
+                                   "or replaced"), 1, log)
+        self.assertEqual(log.count("results directory results is back"), 1, log)
+
+
+class NothingOnDiskTest(unittest.TestCase):
+    """Neither result nor failure could be written: the journal keeps the job, no id is reused."""
 
     def test_a_job_with_nothing_on_disk_runs_again_after_a_restart(self):
-        """Neither result nor failure could be written: the journal keeps the job, no id is reused."""
-        results = self.server.results
+        server = ServerProcess("--threads", "1", keep_directory=True).start()
+        self.addCleanup(shutil.rmtree, server.directory, True)
+        self.addCleanup(server.stop)
+        client = server.client()
+        results = server.results
         for kind in ("json", "error"):
             os.symlink("/dev/full", os.path.join(results, f".job_id_1.{kind}.tmp"))
         endpoint, body, expected = CASES[0]
-        self.assertEqual(self.client.post(endpoint, body), (200, {"job_id": "job_id_1"}))
-        self.assertEqual(self.client.wait_result("job_id_1")["status"], "error")
-        assert_close(self, self.client.run(endpoint, body), expected)  # job_id_2, on disk
-        self.assertEqual(self.client.get("/api/graceful_shutdown")[0], 200)
-        self.client.close()
-        self.assertEqual(self.server.wait(), 0)
+        self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_1"}))
+        self.assertEqual(client.wait_result("job_id_1")["status"], "error")
+        assert_close(self, client.run(endpoint, body), expected)  # job_id_2, on disk
+        self.assertEqual(client.get("/api/graceful_shutdown")[0], 200)
+        client.close()
+        self.assertEqual(server.wait(), 0)
         self.assertFalse(os.path.exists(os.path.join(results, "job_id_1.error")))
 
-        again = ServerProcess("--threads", "1", directory=self.server.directory).start()
+        again = ServerProcess("--threads", "1", directory=server.directory).start()
         self.addCleanup(again.stop)
         client = again.client()
         self.addCleanup(client.close)
@@ -143,41 +189,6 @@ class ResultsUnwritableTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(results, "job_id_1.json")))
         status, answer = client.post(endpoint, body)
         self.assertEqual((status, answer), (200, {"job_id": "job_id_3"}))
-
-    def test_results_directory_replaced_by_a_file(self):
-        results = self.server.results
-        endpoint, body, expected = CASES[0]
-        done = self.client.run(endpoint, body)  # job_id_1, written before the fault
-        os.rename(results, results + ".moved")
-        with open(results, "w") as handle:
-            handle.write("not a directory\n")
-        for number in (2, 3):
-            status, answer = self.client.post(endpoint, body)
-            self.assertEqual((status, answer), (200, {"job_id": f"job_id_{number}"}))
-            result = self.client.wait_result(f"job_id_{number}")
-            self.assertEqual(result["status"], "error")
-            self.assertEqual(result["reason"], "result could not be written: "
-                                               "results directory results was removed or replaced")
-        # Nothing of jobs 2 and 3 went into the directory that was moved away either.
-        self.assertEqual(sorted(name for name in os.listdir(results + ".moved")
-                                if name.startswith("job_id_")), ["job_id_1.json"])
-        # job_id_1's file cannot be read now, but its bytes are still in memory.
-        self.assertEqual(self.client.get("/api/get_results/job_id_1"),
-                         (200, {"status": "done", "data": done}))
-        self.assertEqual(self.client.get("/api/num_jobs"), (200, {"num_jobs": 0}))
-        # Put the directory back: the old result is there again, new jobs are written.
-        os.remove(results)
-        os.rename(results + ".moved", results)
-        self.assertEqual(self.client.get("/api/get_results/job_id_1"),
-                         (200, {"status": "done", "data": done}))
-        assert_close(self, self.client.run(endpoint, body), expected)
-        self.assertTrue(wait_for(lambda: "job_id_3 error" in self.server.log_text()))
-        log = self.server.log_text()
-        self.assertNotIn("Traceback", log)
-        # Said once when it went, once when it came back.
-        self.assertEqual(log.count("WARNING statsd.jobs: results directory results was removed "
-                                   "or replaced"), 1, log)
-        self.assertEqual(log.count("results directory results is back"), 1, log)
 
 
 class ResultsDirectoryRemovedTest(unittest.TestCase):
@@ -273,6 +284,9 @@ class StrayResultFileTest(unittest.TestCase):
                 os.mkdir(os.path.join(directory, "results"))
                 with open(os.path.join(directory, "results", f"job_id_{number}.json"), "w") as handle:
                     handle.write('{"stray": 1}')
+                # A number beyond any job id (JOB_ID has at most 18 digits) is not a job.
+                with open(os.path.join(directory, "results", f"job_id_1{'0' * 30}.json"), "w") as handle:
+                    handle.write("{}")
                 with ServerProcess(directory=directory) as server:
                     self.assertLess(peak_rss_mb(server.process.pid), 80)
                     client = server.client()
@@ -291,17 +305,6 @@ class StrayResultFileTest(unittest.TestCase):
                     assert_close(self, client.wait_result(f"job_id_{number + 1}")["data"], expected)
                     self.assertLess(peak_rss_mb(server.process.pid), 80)
                     client.close()
-
-    def test_a_number_beyond_any_job_id_is_not_a_job(self):
-        directory = tempfile.mkdtemp(prefix="statsd-stray-")
-        self.addCleanup(shutil.rmtree, directory, True)
-        os.mkdir(os.path.join(directory, "results"))
-        with open(os.path.join(directory, "results", "job_id_1" + "0" * 30 + ".json"), "w") as handle:
-            handle.write("{}")
-        with ServerProcess(directory=directory) as server:
-            client = server.client()
-            self.assertEqual(client.post(*CASES[0][:2]), (200, {"job_id": "job_id_1"}))
-            client.close()
 
 
 def peak_rss_mb(pid: int) -> float:

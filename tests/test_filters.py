@@ -237,6 +237,33 @@ class OracleComparison:
                 else:
                     assert_close(self, wide, plain, SAME, endpoint)
 
+    def test_unfiltered_means_are_plain_sums_in_file_order_to_the_last_bit(self):
+        """Without filters, each mean is the float of the original service: the rows'
+        values added one by one in file order, divided by their count (== , no tolerance)."""
+        def plain(values):
+            total = 0.0
+            for value in values:
+                total += value
+            return total / len(values)
+
+        for question in self.questions:
+            with self.subTest(question=question[:40]):
+                rows = self.oracle.values(question, {})
+                by_location: Dict[str, List[float]] = {}
+                by_group: Dict[Tuple[str, str, str], List[float]] = {}
+                for row, value in rows:
+                    by_location.setdefault(row["LocationDesc"], []).append(value)
+                    by_group.setdefault((row["LocationDesc"], row["StratificationCategory1"],
+                                         row["Stratification1"]), []).append(value)
+                means = self.client.run("states_mean", {"question": question})
+                self.assertEqual(means, {location: plain(values)
+                                         for location, values in by_location.items()})
+                overall = self.client.run("global_mean", {"question": question})
+                self.assertEqual(overall, {"global_mean": plain([value for _, value in rows])})
+                groups = self.client.run("mean_by_category", {"question": question})
+                self.assertEqual(groups, {repr(key): plain(values)
+                                          for key, values in sorted(by_group.items())})
+
 
 class SampleFilterTest(OracleComparison, ServedTestCase):
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import sys
@@ -20,6 +21,7 @@ from support import Threads, assert_close, conformance_cases
 
 from statsd.app import StartupError
 from statsd.jobs import JobDescription
+from statsd.jobtable import IdRanges, gaps
 from statsd.request import JobRequest
 from statsd.stats import compute
 
@@ -197,6 +199,23 @@ class DescribeTest(unittest.TestCase):
             self.assertEqual(jobs.describe(failed), JobDescription(
                 "error", None, "computation failed: ZeroDivisionError: injected fault"))
 
+    def test_a_failed_job_over_http_says_why(self):
+        """GET /api/jobs/<job_id> of a failure carries its reason (tests/test_job_endpoint.py has the rest)."""
+        question = CASES[0][1]["question"]
+
+        def faulty(dataset, request):
+            raise ZeroDivisionError("injected fault")
+
+        with InProcessServer(faulty) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            job_id = client.post("state_mean", {"question": question, "state": "Ohio"})[1]["job_id"]
+            client.wait_result(job_id)
+            self.assertEqual(client.get(f"/api/jobs/{job_id}"), (200, {"status": "done", "data": {
+                "job_id": job_id, "state": "error",
+                "request": {"endpoint": "state_mean", "question": question, "state": "Ohio"},
+                "reason": "computation failed: ZeroDivisionError: injected fault"}}))
+
     def test_only_the_latest_requests_are_remembered(self):
         with InProcessServer(remembered_requests=2) as server:
             client = server.client()
@@ -242,6 +261,30 @@ class AppTest(unittest.TestCase):
                              (200, {"status": "done", "data": data}))
             self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_2"}))
             assert_close(self, client.wait_result("job_id_2")["data"], expected)
+
+
+class IdRangesTest(unittest.TestCase):
+    """The ids gone are held as ranges: the same members as a set, merged as they touch."""
+
+    def test_same_members_as_a_set(self):
+        generator = random.Random(7)
+        for _ in range(50):
+            ranges, members = IdRanges(), set()
+            for _ in range(generator.randrange(1, 60)):
+                start = generator.randrange(1, 200)
+                end = start + generator.randrange(0, 12)
+                ranges.add_range(start, end)
+                members.update(range(start, end))
+            self.assertEqual({number for number in range(0, 220) if number in ranges}, members)
+            spans = list(ranges.ranges())
+            for (_, end), (start, _) in zip(spans, spans[1:]):
+                self.assertLess(end, start, spans)  # disjoint, and touching ones merged
+            self.assertEqual(sum(end - start for start, end in spans), len(members))
+
+    def test_gaps_between_the_ids_found(self):
+        missing = gaps([2, 3, 7, 1_000_000_000], 1_000_000_001)
+        self.assertEqual(list(missing.ranges()), [(1, 2), (4, 7), (8, 1_000_000_000)])
+        self.assertEqual(list(gaps([], 1).ranges()), [])
 
 
 if __name__ == "__main__":

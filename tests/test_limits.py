@@ -17,7 +17,7 @@ from typing import List, Tuple
 from unittest import mock
 
 from inprocess import InProcessServer
-from support import ServedTestCase, wait_for
+from support import ServedTestCase, Threads, wait_for
 from test_framing import read_response
 
 REQUEST = b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -49,7 +49,8 @@ class MaxConnectionsTest(ServedTestCase):
         for sock in held[:5]:
             sock.close()
         self.assertTrue(wait_for(lambda: (ask(self.server.port) or (0,))[0] == 200))
-        self.assertIn(f"refused: {self.LIMIT} connections already open", self.server.log_text())
+        self.assertTrue(wait_for(lambda: f"refused: {self.LIMIT} connections already open"
+                                 in self.server.log_text()))
 
 
 class SaturatedPoolTest(unittest.TestCase):
@@ -82,6 +83,24 @@ class SaturatedPoolTest(unittest.TestCase):
                         thread.join(20)
             self.assertEqual([answer[0] for answer in answers], [200, 200])
             self.assertEqual(ask(server.port)[0], 200)
+
+
+class MoreClientsThanThreadsTest(unittest.TestCase):
+    def test_busy_keep_alive_clients_take_turns_and_none_is_refused(self):
+        """8 back-to-back keep-alive clients, 2 handler threads: 503 only for real waits."""
+        statuses: List[int] = []
+        with InProcessServer(handler_threads=2) as server:
+            def run(_: int) -> None:
+                client = server.client()
+                try:
+                    for _ in range(40):
+                        statuses.append(client.get("/api/num_jobs")[0])
+                finally:
+                    client.close()
+
+            with Threads(8, run, timeout=60):
+                pass
+        self.assertEqual(statuses, [200] * 320)
 
 
 class MetricsHooksTest(unittest.TestCase):

@@ -137,8 +137,10 @@ class QueryPolicyTest(ServedTestCase):
         self.client.wait_result(job_id)
         question = quote(OBESITY)
         examples = {"/api/get_results/{job_id}": f"/api/get_results/{job_id}",
+                    "/api/jobs/{job_id}": f"/api/jobs/{job_id}",
                     "/api/charts/{kind}": f"/api/charts/states?question={question}",
                     "/api/categories": f"/api/categories?question={question}&state=Ohio",
+                    "/api/years": f"/api/years?question={question}",
                     "/static/{file}": "/static/dashboard.js"}
         checked = 0
         for route in ROUTES:

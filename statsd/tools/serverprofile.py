@@ -84,12 +84,14 @@ class ThreadProfiles:
             profile.disable()
             if name.startswith("statsd-worker"):
                 kind = "job workers"
+            elif name == "statsd-serve":
+                kind = "accept loop"
             elif name.startswith("statsd-handler"):
-                kind = "request handlers"
-            elif name in ("statsd-serve", "statsd-io"):
-                kind = "accept and I/O loops"
-            else:  # the log listener's thread is unnamed
-                kind = "log listener and others"
+                kind = "handler threads"
+            elif name == "statsd-io":
+                kind = "I/O loop"
+            else:  # the log listener (and any other thread) is unnamed
+                kind = "connections and log listener"
             profile.create_stats()
             if kind in merged:
                 merged[kind].add(profile)
@@ -114,9 +116,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         data = os.path.join(directory, "brfss.csv")
         synthetic.write_csv(data, args.rows)
-        profiles = ThreadProfiles()
-        profiles.install()  # before any thread of the server starts
         server = InProcessServer(data, directory, args.workers or default_threads())
+        profiles = ThreadProfiles()
+        profiles.install()
+        if server.listener is not None:  # started before the hook: restart it under it
+            server.listener.stop()
+            server.listener.start()
         server.start()
         try:
             result = bench.summarize([bench.drive(server, args.mode, args.clients, 2,
