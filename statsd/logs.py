@@ -23,7 +23,7 @@ import os
 import queue
 import sys
 import time
-from typing import Callable, Optional, TextIO, Tuple
+from typing import Callable, List, Optional, TextIO, Tuple
 
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -32,7 +32,6 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 class UTCFormatter(logging.Formatter):
     """ISO 8601 timestamps in UTC, whatever the machine's time zone."""
 
-    converter = time.gmtime
     _second: Tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: Optional[str] = None) -> str:
@@ -40,7 +39,7 @@ class UTCFormatter(logging.Formatter):
         second, text = self._second
         if int(record.created) != second:
             second = int(record.created)
-            text = time.strftime(datefmt or DATE_FORMAT, self.converter(second))
+            text = time.strftime(datefmt or DATE_FORMAT, time.gmtime(second))
             self._second = (second, text)
         return text
 
@@ -91,6 +90,7 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         try:
             if self.failed_at is not None:
                 self._reopen()
+                assert self.stream is not None  # _reopen opened it
                 note = self._lost_note()
                 self.stream.write(note)
                 self.stream.flush()
@@ -214,7 +214,7 @@ def configure(log_file: Optional[str], *, level: int = logging.INFO,
     """
     formatter = UTCFormatter(FORMAT, DATE_FORMAT)
     records: queue.SimpleQueue = queue.SimpleQueue()
-    handlers = []
+    handlers: List[logging.Handler] = []
     if log_file:
         handlers.append(QueuedRotatingFileHandler(log_file, records.empty, max_bytes, backup_count))
     if echo:

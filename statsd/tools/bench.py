@@ -50,7 +50,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from . import ceilings, synthetic
 from ..stats import STATISTICS
@@ -316,6 +316,7 @@ class ServerUnderTest:
         self.port = self._read_port()
 
     def _read_port(self) -> int:
+        assert self.process.stdout is not None  # stdout=PIPE
         for line in self.process.stdout:
             if "serving on http://127.0.0.1:" in line:
                 return int(line.split("127.0.0.1:")[1].split()[0].rstrip("/"))
@@ -352,6 +353,7 @@ class ServerUnderTest:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        assert self.process.stdout is not None  # stdout=PIPE
         self.process.stdout.close()
         self._stderr.close()
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -476,7 +478,18 @@ def load_child(port: int, mode: str, threads: int, warmup: float,
             "requests": sum(client.requests for client in clients), "errors": errors}
 
 
-def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, duration: float,
+class Driven(Protocol):
+    """What :func:`drive` needs of a server: a ServerUnderTest, or serverprofile's in-process one."""
+
+    kind: str
+    port: int
+
+    def cpu(self) -> float: ...
+
+    def rss_mb(self) -> float: ...
+
+
+def drive(server: Driven, mode: str, clients: int, processes: int, duration: float,
           warmup: float, seed: int, count: int = 0) -> dict:
     """Load ``server`` from ``processes`` processes; return throughput, latency, CPU, RSS."""
     processes = max(1, min(processes, clients))
@@ -491,11 +504,13 @@ def drive(server: ServerUnderTest, mode: str, clients: int, processes: int, dura
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True))
     for child in children:  # every client connected: the window can begin
+        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         if child.stdout.readline().strip() != "ready":
             child.wait(60)
             raise RuntimeError(f"load process failed: {child.stderr.read().strip()[-500:]}")
     start = time.time() + warmup + 0.02
     for child in children:
+        assert child.stdin is not None  # stdin=PIPE
         child.stdin.write(f"{start!r}\n")
         child.stdin.flush()
     if count:
@@ -583,7 +598,7 @@ def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequen
     The servers take turns, ``rounds`` times (the order rotated each round),
     so that a change in the machine's background load falls on all of them.
     """
-    rows = []
+    rows: List[dict] = []
     for mode in modes:
         for count in clients:
             servers = servers_of(mode, settings)
@@ -661,7 +676,7 @@ def bench_job_memory(data: str, workdir: str, first: int, total: int, processes:
 
 def targets(report: dict) -> List[dict]:
     """The issue's targets, each as measured in this run."""
-    found = []
+    found: List[dict] = []
 
     def target(name: str, value: Optional[float], limit: float, higher_is_better: bool,
                unit: str = "x") -> None:
@@ -873,7 +888,7 @@ def run(args: argparse.Namespace, say=print) -> dict:
     rounds = args.rounds or (3 if args.full else 2)
     first, total = args.jobs or ((1000, 100_000) if args.full else (1000, 6000))
     workdir = tempfile.mkdtemp(prefix="statsd-bench-", dir=args.workdir)
-    report = {"meta": {
+    report: Dict[str, Any] = {"meta": {
         "mode": "full" if args.full else "quick", "cpus": os.cpu_count(),
         "python": platform.python_version(), "platform": platform.platform(terse=True),
         "load_processes": args.load_processes, "duration_s": duration, "rounds": rounds,

@@ -136,10 +136,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{result['ops_per_s']:,.0f} ops/s, {result['errors']} errors; "
           f"{result['requests']:,} requests and {jobs:,} jobs in all")
     for kind, stats in merged.items():
-        per = f"{stats.total_tt / max(1, result['requests']) * 1e6:,.0f} us per request"
+        # typeshed's pstats.Stats omits total_tt, which Stats sets as it loads
+        total_tt: float = stats.total_tt  # type: ignore[attr-defined]
+        per = f"{total_tt / max(1, result['requests']) * 1e6:,.0f} us per request"
         if jobs:
-            per += f", {stats.total_tt / jobs * 1e6:,.0f} us per job"
-        print(f"\n== {kind}: {stats.total_tt:.2f} s CPU, {per}")
+            per += f", {total_tt / jobs * 1e6:,.0f} us per job"
+        print(f"\n== {kind}: {total_tt:.2f} s CPU, {per}")
         stats.sort_stats("tottime").print_stats(args.top)
     return 0
 
