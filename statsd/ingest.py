@@ -345,10 +345,9 @@ def _read(path: str, reader, binary, total_bytes: int,
                 continue
             key = place_of(row)
             try:
-                (group_totals, group_counts, cell_totals, cell_counts,
-                 place_total, question_total) = places[key]
+                group_totals, cell_totals, cell_counts, place_total, question_total = places[key]
             except KeyError:
-                (group_totals, group_counts, cell_totals, cell_counts,
+                (group_totals, cell_totals, cell_counts,
                  place_total, question_total) = places[key] = _new_place(key[0], question_totals)
                 if abbreviation_at is not None:
                     abbreviations.setdefault(key[1], row[abbreviation_at].strip())
@@ -362,11 +361,10 @@ def _read(path: str, reader, binary, total_bytes: int,
             try:
                 cell_totals[cell] += value
             except IndexError:  # a cell (maybe a group) this place has not had yet
-                _grow(slices, group_totals, group_counts, cell_totals, cell_counts)
+                _grow(slices, group_totals, cell_totals, cell_counts)
                 cell_totals[cell] += value
             cell_counts[cell] += 1
-            group_totals[group] += value  # grown with the cells
-            group_counts[group] += 1
+            group_totals[group] += value  # grown with the cells; its count is its cells' (in _build)
         if rows_read == before:
             break
         if progress is not None:
@@ -389,18 +387,20 @@ def _skip(dataset: Dataset, reason: str, line: int) -> None:
 
 
 #: Sums of one (question, location), unpacked in the hot loop: group totals
-#: and counts (by group number), cell totals and counts (by cell number),
-#: which grow in place when a new group or cell appears; the location's total,
-#: and its question's total (a list shared by the question's places), each a
-#: one-item list.
-_PlaceSums = Tuple[List[float], List[int], List[float], List[int], List[float], List[float]]
+#: (by group number), cell totals and counts (by cell number), which grow in
+#: place when a new group or cell appears; the location's total, and its
+#: question's total (a list shared by the question's places), each a
+#: one-item list.  Counts are integers, whose sum does not depend on the
+#: order of the additions, so only cells count rows: a group's count, and a
+#: location's, are added up from its cells' counts once the file is read.
+_PlaceSums = Tuple[List[float], List[float], List[int], List[float], List[float]]
 
 
 def _new_place(question: str, question_totals: Dict[str, List[float]]) -> _PlaceSums:
-    return [], [], [], [], [0.0], question_totals.setdefault(question, [0.0])
+    return [], [], [], [0.0], question_totals.setdefault(question, [0.0])
 
 
-def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
+def _grow(slices: "_Slices", group_totals: List[float],
           cell_totals: List[float], cell_counts: List[int]) -> None:
     """Lengthen one place's lists to cover every group and cell numbered so far.
 
@@ -409,7 +409,6 @@ def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
     """
     missing = len(slices.groups) - len(group_totals)
     group_totals.extend([0.0] * missing)
-    group_counts.extend([0] * missing)
     missing = len(slices.index) - len(cell_totals)
     cell_totals.extend([0.0] * missing)
     cell_counts.extend([0] * missing)
@@ -444,9 +443,13 @@ def _build(dataset: Dataset, places: Dict[Tuple[str, str], _PlaceSums], slices: 
     groups = list(slices.groups)
     table = dataset.cells = [Cell(category, stratification, _year(year))
                              for category, stratification, year in slices.index]
+    group_of_cell = [group for group, _ in slices.index.values()]
     loaded = 0
     for (question, location), sums in places.items():
-        group_totals, group_counts, cell_totals, cell_counts, place_total, question_total = sums
+        group_totals, cell_totals, cell_counts, place_total, question_total = sums
+        group_counts = [0] * len(group_totals)
+        for group, count in zip(group_of_cell, cell_counts):
+            group_counts[group] += count
         data = questions.get(question)
         if data is None:
             data = questions[question] = QuestionData(question)
