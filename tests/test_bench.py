@@ -28,7 +28,9 @@ class BenchSmokeTest(unittest.TestCase):
         cls.output = os.path.join(cls.directory.name, "report.json")
         command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "1",
                    "--duration", "0.6", "--rounds", "1", "--warmup", "0.1", "--clients", "2",
-                   "--jobs", "20,60", "--file-cost-files", "200", "--workdir", cls.directory.name, "--output", cls.output]
+                   "--jobs", "20,60", "--file-cost-files", "200",
+                   # An A/B of an option in the same turns: statsd against itself with one worker.
+                   "--baseline", PROJECT, "--baseline-args", "--threads 1", "--workdir", cls.directory.name, "--output", cls.output]
         cls.completed = subprocess.run(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, timeout=120)
         with open(cls.output, encoding="utf-8") as handle:
@@ -54,14 +56,15 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(row["rows"], 3000)
             self.assertGreater(row["seconds"], 0)
             self.assertGreater(row["peak_rss_mb"], 1)
-        self.assertAlmostEqual(statsd["time_ratio"], statsd["seconds"] / floor["seconds"])
+        self.assertAlmostEqual(statsd["time_ratio"], statsd["cpu_seconds"] / floor["cpu_seconds"])
+        self.assertAlmostEqual(statsd["wall_ratio"], statsd["seconds"] / floor["seconds"])
         self.assertGreater(statsd["job_us"], 0)
 
     def test_every_mode_ran_against_every_server_without_errors(self):
         runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
-        self.assertEqual(set(runs), {("cycle", "bare"), ("cycle", "shape"), ("cycle", "statsd"),
-                                     ("post", "bare"), ("post", "shape"), ("post", "statsd"),
-                                     ("get", "bare"), ("get", "statsd")})
+        self.assertEqual(set(runs), {(mode, server) for mode in bench.MODES
+                                     for server in ("bare", "statsd", "baseline")}
+                         | {("cycle", "shape"), ("post", "shape")})
         for (mode, server), row in runs.items():
             with self.subTest(mode=mode, server=server):
                 self.assertEqual(row["clients"], 2)
@@ -93,6 +96,13 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertAlmostEqual(statsd["ratios"]["bare"]["ops_per_s"],
                                statsd["ops_per_s"] / runs[("cycle", "bare")]["ops_per_s"])
         self.assertIsNone(runs[("get", "bare")]["reference"])
+        # And against the baseline of --baseline, with the same reference as statsd's.
+        for mode in bench.MODES:
+            statsd, baseline = runs[(mode, "statsd")], runs[(mode, "baseline")]
+            self.assertEqual(baseline["reference"], statsd["reference"])
+            self.assertAlmostEqual(statsd["ratios"]["baseline"]["ops_per_s"],
+                                   statsd["ops_per_s"] / baseline["ops_per_s"])
+        self.assertIn("statsd / baseline (", self.completed.stdout)
         self.assertIn("x shape)", self.completed.stdout)
 
     def test_result_file_cost_is_measured_where_the_servers_write(self):
@@ -117,7 +127,7 @@ class BenchSmokeTest(unittest.TestCase):
     def test_targets_are_reported(self):
         targets = {item["target"]: item for item in self.report["targets"]}
         self.assertEqual(set(targets), {
-            "ingest time / csv.reader pass (<= 1.5x)",
+            "ingest CPU time / csv.reader pass (<= 1.5x)",
             "peak RSS loading 1,000,000 rows (< 250 MB)",
             "get req/s / bare ceiling, 2 clients (>= 0.9x)",
             "cycle pairs/s / shape ceiling, 2 clients (>= 0.8x)",

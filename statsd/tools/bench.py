@@ -40,6 +40,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -49,7 +50,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import ceilings, synthetic
 from ..stats import STATISTICS
@@ -100,24 +101,31 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
 # -- ingest ---------------------------------------------------------------------
 
 def ingest_child(kind: str, path: str) -> dict:
-    """Run in a fresh process: load ``path`` once, report seconds and peak RSS."""
+    """Run in a fresh process: load ``path`` once, report seconds, CPU seconds and peak RSS.
+
+    The CPU time (``time.process_time``) is what the ratio is taken on: a
+    load is one busy thread, so on an idle machine CPU and wall time agree,
+    and on a shared one the CPU time is not stretched by other processes
+    taking the cores (wall times of the same command were seen 3x apart).
+    """
     if kind == "csv":
         import csv
         import io
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rows = 0
         with open(path, "rb") as binary:
             for _ in csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")):
                 rows += 1
-        seconds = time.perf_counter() - started
-        return {"seconds": seconds, "peak_rss_kb": proc_status_kb("VmHWM"), "rows": rows - 1}
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_kb": proc_status_kb("VmHWM"),
+                "rows": rows - 1}
     from ..ingest import load_csv
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     dataset = load_csv(path)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = proc_status_kb("VmHWM")
-    return {"seconds": seconds, "peak_rss_kb": peak, "rows": dataset.rows_read,
-            "job_us": job_compute_microseconds(dataset)}
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_kb": peak,
+            "rows": dataset.rows_read, "job_us": job_compute_microseconds(dataset)}
 
 
 def job_compute_microseconds(dataset) -> float:
@@ -146,9 +154,10 @@ def run_child(*arguments: str, timeout: float = 600) -> dict:
     return json.loads(completed.stdout)
 
 
-def _child_env() -> Dict[str, str]:
+def _child_env(root: str = PROJECT_ROOT) -> Dict[str, str]:
+    """The environment of a child: the ``statsd`` package of ``root`` comes first."""
     path = os.environ.get("PYTHONPATH")
-    return dict(os.environ, PYTHONPATH=PROJECT_ROOT + (os.pathsep + path if path else ""))
+    return dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
 
 
 def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
@@ -159,16 +168,18 @@ def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
             runs[kind].append(run_child("--role", "ingest", "--kind", kind, "--data", path))
     results = []
     for kind, label in (("csv", "csv.reader pass (floor)"), ("statsd", "statsd load_csv")):
-        best = min(runs[kind], key=lambda run: run["seconds"])
+        best = min(runs[kind], key=lambda run: run["cpu_seconds"])
         results.append({
             "rows": rows, "kind": kind, "label": label, "runs": len(runs[kind]),
-            "seconds": best["seconds"],
+            "seconds": best["seconds"], "cpu_seconds": best["cpu_seconds"],
             "seconds_all": [round(run["seconds"], 4) for run in runs[kind]],
+            "cpu_seconds_all": [round(run["cpu_seconds"], 4) for run in runs[kind]],
             "peak_rss_mb": max(run["peak_rss_kb"] for run in runs[kind]) / 1024,
             "job_us": best.get("job_us"),
         })
     floor, statsd = results
-    statsd["time_ratio"] = statsd["seconds"] / floor["seconds"]
+    statsd["time_ratio"] = statsd["cpu_seconds"] / floor["cpu_seconds"]
+    statsd["wall_ratio"] = statsd["seconds"] / floor["seconds"]
     # Without /proc (not Linux) there is no peak RSS to compare.
     statsd["rss_ratio"] = (statsd["peak_rss_mb"] / floor["peak_rss_mb"]
                            if floor["peak_rss_mb"] else None)
@@ -253,21 +264,34 @@ BENCH_MAX_QUEUE = 1_000_000
 
 #: The servers of a serving run: the two ceilings and statsd.
 SERVERS = ("bare", "shape", "statsd")
-SERVER_LABELS = {"bare": "bare ceiling", "shape": "shape ceiling", "statsd": "statsd"}
+SERVER_LABELS = {"bare": "bare ceiling", "shape": "shape ceiling", "statsd": "statsd",
+                 "baseline": "statsd baseline"}
 
 
-def servers_of(mode: str) -> Tuple[str, ...]:
+class Servers(NamedTuple):
+    """How the servers of a run are started, beyond their defaults."""
+
+    shape_workers: int = 0  # the shape ceiling's workers; 0: the CPU count
+    statsd_args: Tuple[str, ...] = ()  # more arguments for statsd
+    baseline: Optional[str] = None  # another checkout of statsd, run as "baseline"
+    baseline_args: Tuple[str, ...] = ()  # more arguments for the baseline
+
+
+def servers_of(mode: str, settings: Servers = Servers()) -> Tuple[str, ...]:
     """The servers run in ``mode``: ``get`` involves no job, so no shape ceiling."""
-    return ("bare", "statsd") if mode == "get" else SERVERS
+    servers = ("bare", "statsd") if mode == "get" else SERVERS
+    return servers + (("baseline",) if settings.baseline else ())
 
 
 class ServerUnderTest:
-    """A server subprocess (statsd or a ceiling), its port, CPU and memory."""
+    """A server subprocess (statsd, its baseline or a ceiling), its port, CPU and memory."""
 
-    def __init__(self, kind: str, data: str, workdir: str, shape_workers: int = 0) -> None:
+    def __init__(self, kind: str, data: str, workdir: str,
+                 settings: Servers = Servers()) -> None:
         self.kind = kind
         self.directory = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
-        if kind == "statsd":
+        root = PROJECT_ROOT
+        if kind in ("statsd", "baseline"):
             command = [sys.executable, "-m", "statsd", "--host", "127.0.0.1", "--port", "0",
                        "--data", data, "--results", os.path.join(self.directory, "results"),
                        "--log-file", os.path.join(self.directory, "webserver.log"),
@@ -275,13 +299,18 @@ class ServerUnderTest:
                        # disk: with the default bound (10,000) a long run measures
                        # the 503s of backpressure instead of job-id issuance.
                        "--max-queue", str(BENCH_MAX_QUEUE)]
+            if kind == "statsd":
+                command += settings.statsd_args
+            else:
+                command += settings.baseline_args
+                root = os.path.abspath(settings.baseline or PROJECT_ROOT)
         else:
             command = [sys.executable, "-m", "statsd.tools.ceilings", kind,
                        "--results", os.path.join(self.directory, "results")]
-            if shape_workers:
-                command += ["--workers", str(shape_workers)]
+            if settings.shape_workers:
+                command += ["--workers", str(settings.shape_workers)]
         self._stderr = open(os.path.join(self.directory, "stderr.txt"), "w")
-        self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(),
+        self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(root),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=self._stderr, text=True)
         self.port = self._read_port()
@@ -535,7 +564,7 @@ def reference_of(kind: str, mode: str) -> Optional[str]:
     is involved); the shape ceiling against the bare one; the bare one
     against nothing.
     """
-    if kind == "statsd":
+    if kind in ("statsd", "baseline"):
         return "bare" if mode == "get" else "shape"
     return "bare" if kind == "shape" else None
 
@@ -548,7 +577,7 @@ def turns(servers: Sequence[str], round_number: int) -> Tuple[str, ...]:
 
 def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequence[int],
                   processes: int, duration: float, warmup: float, rounds: int, say,
-                  shape_workers: int = 0) -> List[dict]:
+                  settings: Servers = Servers()) -> List[dict]:
     """Every (mode, clients) on both ceilings and on statsd, a fresh server each run.
 
     The servers take turns, ``rounds`` times (the order rotated each round),
@@ -557,11 +586,11 @@ def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequen
     rows = []
     for mode in modes:
         for count in clients:
-            servers = servers_of(mode)
+            servers = servers_of(mode, settings)
             runs: Dict[str, List[dict]] = {kind: [] for kind in servers}
             for round_number in range(rounds):
                 for kind in turns(servers, round_number):
-                    server = ServerUnderTest(kind, data, workdir, shape_workers)
+                    server = ServerUnderTest(kind, data, workdir, settings)
                     try:
                         runs[kind].append(drive(server, mode, count, processes, duration,
                                                 warmup, seed=count * 100 + round_number))
@@ -580,6 +609,8 @@ def bench_serving(data: str, workdir: str, modes: Sequence[str], clients: Sequen
                 row = summary[kind]
                 against = (f" ({row['ops_per_s_ratio']:.2f}x {row['reference']})"
                            if row.get("ops_per_s_ratio") is not None else "")
+                if kind == "statsd" and row["ratios"].get("baseline", {}).get("ops_per_s"):
+                    against += f" ({row['ratios']['baseline']['ops_per_s']:.2f}x baseline)"
                 say(f"  {mode:5} {count:3} clients {kind:6} {row['ops_per_s']:8,.0f} ops/s"
                     f"{against}, p99 {row['p99_ms']:7.2f} ms, "
                     f"{row['cpu_ms_per_op'] * 1000:5.0f} us CPU/op, {row['errors']} errors")
@@ -594,7 +625,7 @@ def ratios(row: dict, reference: dict) -> Dict[str, Optional[float]]:
 
 
 def bench_job_memory(data: str, workdir: str, first: int, total: int, processes: int,
-                     say) -> dict:
+                     say, settings: Servers = Servers()) -> dict:
     """statsd's RSS after ``first`` completed jobs and after ``total``: results live on disk.
 
     The jobs are run in ``cycle`` mode (32 clients, each waiting for its job
@@ -602,7 +633,7 @@ def bench_job_memory(data: str, workdir: str, first: int, total: int, processes:
     jobs and what is measured is what a completed job leaves in memory, not
     the high-water mark of a backlog.
     """
-    server = ServerUnderTest("statsd", data, workdir)
+    server = ServerUnderTest("statsd", data, workdir, settings)
     try:
         rss_start = server.rss_mb()
         started = time.monotonic()
@@ -641,7 +672,7 @@ def targets(report: dict) -> List[dict]:
         found.append({"target": name, "value": round(value, 3), "unit": unit, "met": met})
 
     ingest = [row for row in report["ingest"] if row["kind"] == "statsd"]
-    target("ingest time / csv.reader pass (<= 1.5x)",
+    target("ingest CPU time / csv.reader pass (<= 1.5x)",
            max((row["time_ratio"] for row in ingest), default=None), 1.5, False)
     million = [row for row in ingest if row["rows"] >= 1_000_000]
     target("peak RSS loading 1,000,000 rows (< 250 MB)",
@@ -676,6 +707,10 @@ def targets(report: dict) -> List[dict]:
     return found
 
 
+def _ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def _cell(value: float, ratio: Optional[float], digits: int) -> str:
     text = f"{value:,.{digits}f}"
     return f"{text} ({ratio:.2f}x)" if ratio is not None else text
@@ -688,11 +723,12 @@ def table(report: dict) -> str:
              f"{meta['platform']}; load from {meta['load_processes']} processes; serving: "
              f"{meta['rounds']} rounds of {meta['duration_s']} s per server after "
              f"{meta['warmup_s']} s warm-up, the servers taking turns", ""]
-    lines += ["| ingest | rows | best of | seconds | peak RSS MB | job compute us |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines += ["| ingest | rows | best of | CPU seconds | wall seconds | peak RSS MB "
+              "| job compute us |", "|---|---:|---:|---:|---:|---:|---:|"]
     for row in report["ingest"]:
         lines.append(f"| {row['label']} | {row['rows']:,} | {row['runs']} | "
-                     f"{_cell(row['seconds'], row.get('time_ratio'), 3)} | "
+                     f"{_cell(row['cpu_seconds'], row.get('time_ratio'), 3)} | "
+                     f"{_cell(row['seconds'], row.get('wall_ratio'), 3)} | "
                      f"{_cell(row['peak_rss_mb'], row.get('rss_ratio'), 1)} | "
                      f"{'' if row['job_us'] is None else format(row['job_us'], '.0f')} |")
     files = report.get("file_cost")
@@ -718,6 +754,16 @@ def table(report: dict) -> str:
                   "get = GET /api/num_jobs.  (Nx ref) = this server / the reference server, same "
                   "mode and clients: statsd's cycle and post against the shape ceiling, its get "
                   "against the bare one; the shape ceiling against the bare one."]
+    against_baseline = [row for row in report["serving"]
+                        if row["server"] == "statsd" and "baseline" in row["ratios"]]
+    if against_baseline:
+        lines += ["", f"statsd / baseline ({meta['baseline']} {meta['baseline_args']}), same "
+                      "turns: " + "; ".join(
+                          f"{row['mode']} {row['clients']}: "
+                          f"{_ratio(row['ratios']['baseline']['ops_per_s'])} ops/s, "
+                          f"{_ratio(row['ratios']['baseline']['cpu_ms_per_op'])} CPU/op, "
+                          f"{_ratio(row['ratios']['baseline']['p99_ms'])} p99"
+                          for row in against_baseline)]
     memory = report.get("job_memory")
     if memory:
         lines += ["", f"statsd RSS: {memory['rss_start_mb']:.1f} MB at start, "
@@ -761,6 +807,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shape-workers", type=int, default=0,
                         help="worker threads of the shape ceiling (default: the CPU count, "
                              "statsd's default)")
+    parser.add_argument("--statsd-args", default="",
+                        help="more command-line arguments for statsd, e.g. '--threads 1'")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="another checkout of statsd (e.g. from `git worktree add DIR "
+                             "main`), served as a fourth server in the same turns: an A/B "
+                             "of a change in one run")
+    parser.add_argument("--baseline-args", default="",
+                        help="more command-line arguments for the baseline, e.g. "
+                             "'--threads 1' (with --baseline .: an A/B of an option)")
     parser.add_argument("--file-cost-files", type=int, default=0,
                         help="files written to measure a result file's cost (default 3,000; "
                              "--full 20,000)")
@@ -824,6 +879,8 @@ def run(args: argparse.Namespace, say=print) -> dict:
         "load_processes": args.load_processes, "duration_s": duration, "rounds": rounds,
         "warmup_s": args.warmup,
         "shape_workers": args.shape_workers or os.cpu_count(),
+        "statsd_args": args.statsd_args, "baseline": args.baseline,
+        "baseline_args": args.baseline_args,
         "workdir": os.path.dirname(workdir),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }}
@@ -841,13 +898,15 @@ def run(args: argparse.Namespace, say=print) -> dict:
         say(f"a result file: create + write + rename, {count:,} files in a directory")
         report["file_cost"] = bench_file_cost(workdir, count, say)
         say("serving")
+        settings = Servers(args.shape_workers, tuple(shlex.split(args.statsd_args)),
+                           args.baseline, tuple(shlex.split(args.baseline_args)))
         report["serving"] = bench_serving(
             files[args.rows], workdir, args.modes, args.clients, args.load_processes,
-            duration, args.warmup, rounds, say, args.shape_workers)
+            duration, args.warmup, rounds, say, settings)
         if first and total > first:
             say(f"memory over {total:,} jobs")
             report["job_memory"] = bench_job_memory(files[args.rows], workdir, first, total,
-                                                    args.load_processes, say)
+                                                    args.load_processes, say, settings)
         report["targets"] = targets(report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
