@@ -9,6 +9,7 @@ checked on a few rows whose sums are worked out by hand.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -236,6 +237,23 @@ class IngestTest(unittest.TestCase):
         with open(path, "ab") as handle:
             handle.write(b"2011,2011,PR,Puerto Rico \xe9\xe9\n")
         self.assertDataError(path, path, "UTF-8")
+
+    def test_garbage_collector_is_back_on_after_a_load(self):
+        """The loader pauses the cyclic collector; a good or a failed load gives it back."""
+        good = write_csv(self.path("good.csv"), ROWS)
+        bad = self.write_text("empty.csv", "")
+        self.assertTrue(gc.isenabled())
+        self.assertSmallDataset(load_csv(good))
+        self.assertTrue(gc.isenabled())
+        with self.assertRaises(DataError):
+            load_csv(bad)
+        self.assertTrue(gc.isenabled())
+        gc.disable()  # a caller that keeps it off has it kept off
+        try:
+            load_csv(good)
+            self.assertFalse(gc.isenabled())
+        finally:
+            gc.enable()
 
 
 if __name__ == "__main__":
