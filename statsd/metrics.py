@@ -122,7 +122,33 @@ class Metric:
         return self.header() + self.samples()
 
 
-class Counter(Metric):
+class _Series(Metric):
+    """A metric holding one float per label set: the part counters and gauges share."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
+        super().__init__(name, documentation, labelnames)
+        self._values: Dict[Labels, float] = {}
+
+    def _add(self, labels: Labels, amount: float) -> None:
+        with self._lock:
+            value = self._values.get(labels)
+            if value is None:
+                self._check(labels)
+                value = 0.0
+            self._values[labels] = value + amount
+
+    def value(self, labels: Labels = ()) -> float:
+        with self._lock:
+            return self._values.get(labels, 0.0)
+
+    def samples(self) -> List[str]:
+        with self._lock:
+            series = sorted(self._values.items())
+        return [f"{self.name}{_label_text(self.labelnames, labels)} {format_value(value)}"
+                for labels, value in series]
+
+
+class Counter(_Series):
     """A count that only goes up (requests, jobs): its name ends in ``_total``."""
 
     kind = "counter"
@@ -131,37 +157,17 @@ class Counter(Metric):
         if not name.endswith("_total"):
             raise ValueError(f"a counter's name ends in _total: {name!r}")
         super().__init__(name, documentation, labelnames)
-        self._values: Dict[Labels, float] = {}
 
     def inc(self, labels: Labels = (), amount: float = 1.0) -> None:
         if amount < 0:
             raise ValueError(f"{self.name}: a counter cannot go down ({amount})")
-        with self._lock:
-            value = self._values.get(labels)
-            if value is None:
-                self._check(labels)
-                value = 0.0
-            self._values[labels] = value + amount
-
-    def value(self, labels: Labels = ()) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def samples(self) -> List[str]:
-        with self._lock:
-            series = sorted(self._values.items())
-        return [f"{self.name}{_label_text(self.labelnames, labels)} {format_value(value)}"
-                for labels, value in series]
+        self._add(labels, amount)
 
 
-class Gauge(Metric):
+class Gauge(_Series):
     """A value that goes up and down (open connections)."""
 
     kind = "gauge"
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, documentation, labelnames)
-        self._values: Dict[Labels, float] = {}
 
     def set(self, value: float, labels: Labels = ()) -> None:
         self._check(labels)
@@ -169,25 +175,10 @@ class Gauge(Metric):
             self._values[labels] = float(value)
 
     def inc(self, labels: Labels = (), amount: float = 1.0) -> None:
-        with self._lock:
-            value = self._values.get(labels)
-            if value is None:
-                self._check(labels)
-                value = 0.0
-            self._values[labels] = value + amount
+        self._add(labels, amount)
 
     def dec(self, labels: Labels = (), amount: float = 1.0) -> None:
-        self.inc(labels, -amount)
-
-    def value(self, labels: Labels = ()) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def samples(self) -> List[str]:
-        with self._lock:
-            series = sorted(self._values.items())
-        return [f"{self.name}{_label_text(self.labelnames, labels)} {format_value(value)}"
-                for labels, value in series]
+        self._add(labels, -amount)
 
 
 class GaugeFunction(Metric):
