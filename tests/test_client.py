@@ -12,6 +12,7 @@ import subprocess
 import sys
 import unittest
 from statistics import mean
+from typing import Tuple
 
 import reference
 from support import (OBESITY, PROJECT, ServedTestCase, ServerProcess, assert_close,
@@ -20,7 +21,12 @@ from support import (OBESITY, PROJECT, ServedTestCase, ServerProcess, assert_clo
 from statsd import client
 
 
-class ClientTest(ServedTestCase):
+class ClientCase(ServedTestCase):
+    """Runs the client in this process against the class's server."""
+
+    #: Options put before every command line, after ``--server``.
+    options: Tuple[str, ...] = ()
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -28,9 +34,13 @@ class ClientTest(ServedTestCase):
 
     def run_client(self, *argv, expect=0):
         stdout, stderr = io.StringIO(), io.StringIO()
-        code = client.main(["--server", self.url, *argv], stdout=stdout, stderr=stderr)
+        code = client.main(["--server", self.url, *self.options, *argv], stdout=stdout,
+                           stderr=stderr)
         self.assertEqual(code, expect, f"{argv}: {stderr.getvalue()}")
         return stdout.getvalue(), stderr.getvalue()
+
+
+class ClientTest(ClientCase):
 
     def test_every_statistic_matches_the_conformance_answers(self):
         seen = set()
@@ -282,24 +292,14 @@ class ClientTest(ServedTestCase):
         self.assertIn("--json and --csv", err)
 
 
-class FilterTest(ServedTestCase):
+class FilterTest(ClientCase):
     """The filter options and --csv (statsd's filters and ?format=csv): never skipped.
 
     Answers are checked against naive means over the sample's rows
     (tests/reference.py), not against statsd's own code.
     """
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.url = f"http://127.0.0.1:{cls.server.port}"
-
-    def run_client(self, *argv, expect=0):
-        stdout, stderr = io.StringIO(), io.StringIO()
-        code = client.main(["--server", self.url, "--quiet", *argv], stdout=stdout,
-                           stderr=stderr)
-        self.assertEqual(code, expect, f"{argv}: {stderr.getvalue()}")
-        return stdout.getvalue(), stderr.getvalue()
+    options = ("--quiet",)
 
     def naive_means(self, keep):
         values = {}
