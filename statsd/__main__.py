@@ -164,17 +164,17 @@ def serve(args: argparse.Namespace) -> int:
     threads = args.threads or default_threads()
     say = (lambda text: None) if args.quiet else (lambda text: print(f"statsd: {text}", flush=True))
     try:
-        listener = logs.configure(args.log_file or None)
+        log_output = logs.configure(args.log_file or None)
     except OSError as error:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:
         return _serve(args, threads, say)
     except StartupError as error:
-        log.error("%s", error)  # in webserver.log too, before its listener stops
+        log.error("%s", error)  # in webserver.log too
         raise
     finally:
-        if listener is not None:
-            listener.stop()
+        if log_output is not None:
+            log_output.stop()
 
 
 def build_config(args: argparse.Namespace, threads: int) -> Config:

@@ -1,18 +1,20 @@
-"""Logging for the server: ``webserver.log``, rotated, UTC, written off the hot path.
+"""Logging for the server: ``webserver.log``, rotated, UTC, one write per line.
 
-Why: the contract asks for a line per request and per job transition.  Writing
-a file from every request thread would put a disk write and a lock on the
-path of each request, so records go through a ``QueueHandler`` to one
-``QueueListener`` thread that formats them and writes the rotating file, the
-way ``logging.handlers`` intends for latency-sensitive code.
+Why: the contract asks for a line per request and per job transition, and
+that line is written by the thread that has it, under the handler's lock,
+in one ``write`` to the file (the page cache: a few microseconds).  The
+alternative ``logging.handlers`` offers for latency-sensitive code, a
+``QueueHandler`` feeding one ``QueueListener`` thread, costs more on this
+interpreter: every record wakes the listener, which must then take the GIL
+from the threads serving requests, and a job cycle logs 5-7 records (see
+the README, "What was changed for speed", for the measurement).
 
-That thread holds the GIL while it works, so its cost per line is taken from
-the requests too.  The stock ``RotatingFileHandler`` formats each record twice,
-checks the file with two ``stat`` calls, a ``seek`` and a ``tell`` and flushes
-it, per line; :class:`QueuedRotatingFileHandler` formats once, counts the bytes
-it wrote, and flushes when the queue is empty.  Timestamps are formatted once a
-second, and ``logging`` does not look up the caller's frame, thread or process
-names, which no line shows (the "Optimization" section of the logging docs).
+The stock ``RotatingFileHandler`` formats each record twice and checks the
+file with two ``stat`` calls, a ``seek`` and a ``tell`` per line;
+:class:`RotatingLogFile` formats once and counts the bytes it wrote.
+Timestamps are formatted once a second, and ``logging`` does not look up the
+caller's frame, thread or process names, which no line shows (the
+"Optimization" section of the logging docs).
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
-import queue
 import sys
 import time
-from typing import Callable, List, Optional, TextIO, Tuple
+from typing import List, Optional, TextIO, Tuple
 
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -44,13 +45,13 @@ class UTCFormatter(logging.Formatter):
         return text
 
 
-class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A ``RotatingFileHandler`` for the listener thread: cheap per line, and quiet when it fails.
+class RotatingLogFile(logging.handlers.RotatingFileHandler):
+    """A ``RotatingFileHandler`` that is cheap per line, and quiet when it fails.
 
-    Each record is formatted once; the file size is counted rather than asked
-    of the file; the stream is flushed once no more records are waiting
-    (``idle()``), so a burst of lines costs one write, and every line reaches
-    the file as soon as the burst ends.
+    Each record is formatted once and written at once, in one ``write`` (the
+    stream is flushed per line, so a line is in the file when the call that
+    logged it returns, and nothing waits in a buffer if the process is
+    killed); the file size is counted rather than asked of the file.
 
     A log file that cannot be written (a full disk, a file system gone
     read-only) must not stop the server nor bury its stderr: the stock
@@ -62,18 +63,17 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     RETRY_SECONDS = 1.0
 
-    def __init__(self, filename: str, idle: Callable[[], bool], max_bytes: int,
-                 backup_count: int, complaints: Optional[TextIO] = None) -> None:
+    def __init__(self, filename: str, max_bytes: int, backup_count: int,
+                 complaints: Optional[TextIO] = None) -> None:
         super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count,
                          encoding="utf-8")
-        self.idle = idle
         self.complaints = complaints if complaints is not None else sys.stderr
         try:
             self.size = os.path.getsize(self.baseFilename)
         except OSError:
             self.size = 0
-        # Only the listener thread calls emit(): these need no lock.
-        self.unflushed = 0  # lines written to the stream since its last flush
+        # Guarded by the handler's own lock (``self.lock``), which logging.Handler.handle
+        # holds around emit(); flush() and close() take it too.
         self.lost = 0  # lines dropped since the file failed
         self.failed_at: Optional[float] = None  # time.monotonic() of the last failure
 
@@ -108,11 +108,8 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         if self.stream is None:
             self.stream = self._open()
         self.stream.write(line)
+        self.stream.flush()  # one write(2) per line: a line is never left in a buffer
         self.size += size
-        self.unflushed += 1
-        if self.idle() or self.failed_at is not None:
-            self.stream.flush()
-            self.unflushed = 0
 
     def _reopen(self) -> None:
         """A fresh stream on the file (the old one may hold lines it could not write).
@@ -139,8 +136,7 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 pass
 
     def _failed(self, error: OSError) -> None:
-        self.lost += self.unflushed + 1
-        self.unflushed = 0
+        self.lost += 1
         self._discard_stream()
         first = self.failed_at is None
         self.failed_at = time.monotonic()
@@ -171,7 +167,6 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def flush(self) -> None:
         try:
             super().flush()
-            self.unflushed = 0
         except OSError as error:
             self._failed(error)
 
@@ -184,39 +179,29 @@ class QueuedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             logging.Handler.close(self)
 
 
-class _FlushingQueueListener(logging.handlers.QueueListener):
-    """Flushes its handlers once stopped, since the last lines may not have been."""
+class LogOutput:
+    """The handlers :func:`configure` set up; ``stop()`` flushes them at exit."""
+
+    def __init__(self, handlers: List[logging.Handler]) -> None:
+        self.handlers = handlers
 
     def stop(self) -> None:
-        super().stop()
         for handler in self.handlers:
             handler.flush()
 
 
-class _DeferredQueueHandler(logging.handlers.QueueHandler):
-    """Hand the record over as it is: the listener thread does the formatting.
-
-    Messages in statsd are built from strings and numbers only, so formatting
-    them later, on another thread, gives the same text.
-    """
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
 def configure(log_file: Optional[str], *, level: int = logging.INFO,
               max_bytes: int = 10 * 1024 * 1024, backup_count: int = 5,
-              echo: bool = False) -> Optional[logging.handlers.QueueListener]:
+              echo: bool = False) -> Optional[LogOutput]:
     """Send the ``statsd`` loggers to ``log_file`` (rotating), and to stderr if ``echo``.
 
-    Returns the started listener; call ``stop()`` on it at exit so that every
-    record is written.  With no ``log_file`` and no ``echo``, records are dropped.
+    Returns what was set up; call ``stop()`` on it at exit.  With no
+    ``log_file`` and no ``echo``, records are dropped and None is returned.
     """
     formatter = UTCFormatter(FORMAT, DATE_FORMAT)
-    records: queue.SimpleQueue = queue.SimpleQueue()
     handlers: List[logging.Handler] = []
     if log_file:
-        handlers.append(QueuedRotatingFileHandler(log_file, records.empty, max_bytes, backup_count))
+        handlers.append(RotatingLogFile(log_file, max_bytes, backup_count))
     if echo:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
@@ -234,7 +219,6 @@ def configure(log_file: Optional[str], *, level: int = logging.INFO,
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    root.addHandler(_DeferredQueueHandler(records))
-    listener = _FlushingQueueListener(records, *handlers, respect_handler_level=True)
-    listener.start()
-    return listener
+    for handler in handlers:
+        root.addHandler(handler)
+    return LogOutput(handlers)

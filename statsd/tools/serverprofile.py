@@ -2,7 +2,7 @@
 
 Why: ``python -m cProfile -m statsd`` only sees the main thread, which just
 waits in ``select``; the work is done by the connection threads, the job
-workers and the log listener.  This runs the real server in this process,
+workers.  This runs the real server in this process,
 gives every thread its own ``cProfile.Profile`` timed with
 ``time.thread_time`` (CPU time of that thread, kernel time of its system
 calls included, waiting for the GIL or the disk excluded), drives it with the
@@ -37,7 +37,7 @@ class InProcessServer:
     kind = "statsd"
 
     def __init__(self, data: str, directory: str, workers: int) -> None:
-        self.listener = logs.configure(os.path.join(directory, "webserver.log"))
+        self.log_output = logs.configure(os.path.join(directory, "webserver.log"))
         config = Config(data=data, results=os.path.join(directory, "results"),
                         host="127.0.0.1", port=0, threads=workers)
         self.app = App(config)
@@ -56,8 +56,8 @@ class InProcessServer:
 
     def stop(self) -> None:
         self.app.stop("profile finished", timeout=60)
-        if self.listener is not None:
-            self.listener.stop()
+        if self.log_output is not None:
+            self.log_output.stop()
 
 
 class ThreadProfiles:
@@ -77,7 +77,7 @@ class ThreadProfiles:
         threading.setprofile(self._start)
 
     def collect(self) -> Dict[str, pstats.Stats]:
-        """Stats merged by kind of thread: workers, log listener, connections."""
+        """Stats merged by kind of thread: workers, handlers, the loops."""
         threading.setprofile(None)
         merged: Dict[str, pstats.Stats] = {}
         for name, profile in self.profiles:
@@ -90,8 +90,8 @@ class ThreadProfiles:
                 kind = "handler threads"
             elif name == "statsd-io":
                 kind = "I/O loop"
-            else:  # the log listener (and any other thread) is unnamed
-                kind = "connections and log listener"
+            else:  # any other thread is unnamed
+                kind = "other threads"
             profile.create_stats()
             if kind in merged:
                 merged[kind].add(profile)
@@ -119,9 +119,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         server = InProcessServer(data, directory, args.workers or default_threads())
         profiles = ThreadProfiles()
         profiles.install()
-        if server.listener is not None:  # started before the hook: restart it under it
-            server.listener.stop()
-            server.listener.start()
         server.start()
         try:
             result = bench.summarize([bench.drive(server, args.mode, args.clients, 2,
