@@ -165,10 +165,13 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
             pass
 
     def flush(self) -> None:
+        self.acquire()  # the lock emit() runs under, so that a failure is counted once
         try:
             super().flush()
         except OSError as error:
             self._failed(error)
+        finally:
+            self.release()
 
     def close(self) -> None:
         try:
