@@ -5,10 +5,18 @@ Every end-to-end test goes through :class:`ServerProcess`: it starts
 server's start-up line) in a temporary directory, and stops it by PID.
 :class:`Client` is a small keep-alive ``http.client`` wrapper that polls
 ``get_results`` the way the original checker did (every 0.2 s, with a deadline).
+
+The suite starts a hundred-odd Python processes (servers, clients, the
+bench's load generators).  Where ``PYTHONDONTWRITEBYTECODE`` is set, each of
+them would compile the whole package from source, half of a server's start;
+so the children get a bytecode cache in a temporary directory instead
+(``PYTHONPYCACHEPREFIX``, removed at exit): compiled once per run, and still
+nothing written into the source tree.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import http.client
 import json
@@ -29,6 +37,20 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
 #: A copy of shared/conformance: 108 requests with results computed independently of statsd.
 CONFORMANCE = os.path.join(PROJECT, "tests", "conformance")
+
+
+
+def _cache_bytecode_for_children() -> None:
+    """Let child Pythons share compiled modules, outside the tree (see the module docstring)."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return  # bytecode is cached already, or already placed where its owner wants it
+    prefix = tempfile.mkdtemp(prefix="statsd-test-pycache-")
+    atexit.register(shutil.rmtree, prefix, True)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+
+
+_cache_bytecode_for_children()
 
 OBESITY = "Percent of adults aged 18 years and older who have obesity"
 
