@@ -90,6 +90,7 @@ def post(path: str, body: bytes, headers: str = "Content-Type: application/json\
 
 class BadBodiesTest(ErrorAnswers, ServedTestCase):
     server_args = ("--timeout", "1", "--threads", "2")
+    separate_process = True  # the log file is read
 
     def exchange(self, data: bytes, **options):
         return raw_exchange(self.server.port, data, **options)
@@ -309,6 +310,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
 
     SLOTS = 6
     server_args = ("--timeout", "1", "--threads", "1", "--max-connections", str(SLOTS))
+    separate_process = True  # the log file is read
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)

@@ -96,6 +96,7 @@ class ResultsUnwritableTest(ServedTestCase):
     """The disk is full, or results/ is gone: jobs fail with the reason, serving goes on."""
 
     server_args = ("--threads", "1")
+    separate_process = True  # the log file is read
 
     def next_number(self) -> int:
         """The number the next job gets (the tests of this class share one server)."""

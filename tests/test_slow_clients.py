@@ -34,6 +34,7 @@ def rss_mb(pid: int) -> float:
 
 class SlowClientsTest(ServedTestCase):
     server_args = ("--timeout", "20")
+    separate_process = True  # the log file and the process are read
 
     def open_sockets(self, count: int, first: bytes) -> List[socket.socket]:
         sockets = []
