@@ -62,7 +62,8 @@ class InProcessServer:
     so an option means here what it means there, and so do their defaults.
     ``workers``, ``max_queue``, ``request_timeout`` and ``handler_threads`` are
     the same as ``--threads``, ``--max-queue``, ``--timeout`` and
-    ``--handler-threads``; ``--log-file`` is not used (no log file, nothing on
+    ``--handler-threads``; ``--data`` defaults to the sample, loaded once for
+    the whole run; ``--log-file`` is not used (no log file, nothing on
     the test's stderr).  ``compute`` defaults to the real statistics; a test
     passes its own to raise or to block.  ``directory`` (kept, not removed)
     restarts over the results of an earlier one.  Use as a context manager.
@@ -87,7 +88,9 @@ class InProcessServer:
         config = build_config(args, args.threads or default_threads())
         config.job_options.update(recent_results=recent_results,
                                   remembered_requests=remembered_requests)
-        self.app = App(config, dataset=sample_dataset(), compute_function=compute_function,
+        # The sample is loaded once for the whole run; another --data is loaded as the command line would.
+        dataset = sample_dataset() if args.data == SAMPLE_CSV else None
+        self.app = App(config, dataset=dataset, compute_function=compute_function,
                        on_finished=on_finished)
         self.dataset, self.store = self.app.dataset, self.app.store
         self.jobs, self.server = self.app.jobs, self.app.server
