@@ -309,7 +309,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
     """Silent, half-sent and idle connections are dropped after --timeout; others are served."""
 
     SLOTS = 6
-    server_args = ("--timeout", "1", "--threads", "1", "--max-connections", str(SLOTS))
+    server_args = ("--timeout", "0.5", "--threads", "1", "--max-connections", str(SLOTS))
     separate_process = True  # the log file is read
 
     def connect(self) -> socket.socket:
@@ -339,9 +339,9 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         self.assertTrue(self.served())
         # A silent client is an ordinary end of a connection; a half request is a warning.
         self.assertTrue(wait_for(
-            lambda: self.server.log_text().count("request head not complete in 1 s") >= 2,
+            lambda: self.server.log_text().count("request head not complete in 0.5 s") >= 2,
             interval=0.05), self.server.log_text())
-        self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 1 s",
+        self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 0.5 s",
                       self.server.log_text())
 
     def test_clients_that_reset_cost_one_line_and_no_traceback(self):
@@ -373,14 +373,14 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         dripping = threading.Event()
         dripping.set()
 
-        def drip() -> None:  # a byte of padding every 0.2 s: never silent for --timeout
+        def drip() -> None:  # a byte of padding every 0.1 s: never silent for --timeout
             while dripping.is_set():
                 for sock in slow:
                     try:
                         sock.sendall(b" ")
                     except OSError:
                         pass
-                time.sleep(0.2)
+                time.sleep(0.1)
 
         for sock in slow:
             sock.sendall(post("/api/global_mean", b"", length=len(body) + 1000))
