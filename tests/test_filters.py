@@ -24,6 +24,7 @@ import unittest
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
+from inprocess import InProcessServer
 from support import (OBESITY, SAMPLE_CSV, Client, ServedTestCase, ServerProcess, assert_close,
                      wait_for)
 
@@ -449,7 +450,7 @@ class SyntheticFilterTest(OracleComparison, unittest.TestCase):
         # One question where lower is better and one where higher is.
         cls.questions = [OBESITY, next(question for question in cls.oracle.questions()
                                        if question not in LOWER_IS_BETTER)]
-        cls.server = ServerProcess(data=path).start()
+        cls.server = InProcessServer(options=("--data", path)).start()
         cls.client = cls.server.client()
 
     @classmethod
