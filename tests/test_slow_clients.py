@@ -64,8 +64,8 @@ class SlowClientsTest(ServedTestCase):
         dripper.start()
         try:
             statuses = []
-            for _ in range(PROBES):
-                time.sleep(0.1)
+            for _ in range(PROBES):  # spread over some rounds of the drip
+                time.sleep(0.05)
                 with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as probe:
                     probe.sendall(b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n")
                     answer = read_response(probe, bytearray())
