@@ -106,6 +106,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
         time.sleep(interval)
 
 
+#: The stops of :meth:`ServerProcess.stop_in_background`, joined by :func:`finish_background_stops`.
+#: Appended to by the test's own thread only (the one running the tests).
+_STOPPING: List[threading.Thread] = []
+
+
+def finish_background_stops(timeout: float = 30.0) -> None:
+    """Wait until every server stopped in the background has exited and its directory is gone.
+
+    For a test that watches this whole process (an audit hook on every file
+    opened): another class's server may still be stopping, its directory being
+    removed from a thread of this process.
+    """
+    while _STOPPING:
+        _STOPPING.pop().join(timeout)
+
+
 class ServerProcess:
     """``python3 -m statsd`` on 127.0.0.1, a free port, in its own directory.
 
@@ -197,7 +213,9 @@ class ServerProcess:
         interpreter's exit); the next test need not wait for it.  The thread
         is not a daemon, so the test run waits for every stop before it ends.
         """
-        threading.Thread(target=self.stop, name=f"stop-statsd-{self.port}").start()
+        thread = threading.Thread(target=self.stop, name=f"stop-statsd-{self.port}")
+        thread.start()
+        _STOPPING.append(thread)
 
     def log_text(self) -> str:
         try:

@@ -22,7 +22,8 @@ import unittest
 from typing import Optional
 
 from inprocess import InProcessServer
-from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange, wait_for
+from support import (OBESITY, ServedTestCase, ServerProcess, conformance_cases,
+                     finish_background_stops, raw_exchange, wait_for)
 
 #: A global_mean case with its independently computed answer.
 GLOBAL_MEAN = next((body, expected) for endpoint, _, body, expected in conformance_cases()
@@ -271,6 +272,7 @@ class NoFileOutsideResultsTest(unittest.TestCase):
     """An audit hook sees every file the server opens while it answers hostile ids and names."""
 
     def test_only_results_files_are_opened(self):
+        finish_background_stops()  # no other server's directory is being removed meanwhile
         opened = []
         recording = threading.Event()
 
