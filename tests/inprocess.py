@@ -13,15 +13,17 @@ taken over, the same server), and serves 127.0.0.1 on a free port; only the
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import tempfile
 import threading
-from typing import Optional
+from typing import Optional, Sequence
 
 from support import SAMPLE_CSV, Client
 
 from statsd import logs
-from statsd.app import App, Config, DatasetCompute
+from statsd.__main__ import build_config, build_parser, default_threads
+from statsd.app import App, DatasetCompute
 from statsd.ingest import Dataset, load_csv
 from statsd.jobs import OnFinished
 from statsd.request import JobRequest
@@ -54,13 +56,22 @@ class HeldCompute:
 class InProcessServer:
     """A statsd App over a temporary results directory, served from a thread.
 
-    ``compute`` defaults to the real statistics; a test passes its own to
-    raise or to block.  ``directory`` (kept, not removed) restarts over the
-    results of an earlier one.  Use as a context manager.
+    ``options`` are command-line options of ``python3 -m statsd`` (``("--cors",)``,
+    ``("--timeout", "1")``): they are parsed and turned into the App's settings
+    by the command line's own parser and :func:`statsd.__main__.build_config`,
+    so an option means here what it means there, and so do their defaults.
+    ``workers``, ``max_queue``, ``request_timeout`` and ``handler_threads`` are
+    the same as ``--threads``, ``--max-queue``, ``--timeout`` and
+    ``--handler-threads``; ``--data`` defaults to the sample, loaded once for
+    the whole run; ``--log-file`` is not used (no log file, nothing on
+    the test's stderr).  ``compute`` defaults to the real statistics; a test
+    passes its own to raise or to block.  ``directory`` (kept, not removed)
+    restarts over the results of an earlier one.  Use as a context manager.
     """
 
-    def __init__(self, compute_function: DatasetCompute = compute, *, workers: int = 1,
-                 max_queue: int = 100, request_timeout: float = 5.0,
+    def __init__(self, compute_function: DatasetCompute = compute, *,
+                 options: Sequence[str] = (), workers: Optional[int] = None,
+                 max_queue: Optional[int] = None, request_timeout: Optional[float] = None,
                  handler_threads: Optional[int] = None,
                  recent_results: int = 256, remembered_requests: int = 10000,
                  on_finished: Optional[OnFinished] = None,
@@ -68,17 +79,26 @@ class InProcessServer:
         logs.configure(None)  # no webserver.log, and no warnings on the test's stderr
         self.owns_directory = directory is None
         self.directory = directory or tempfile.mkdtemp(prefix="statsd-inprocess-")
-        config = Config(data=SAMPLE_CSV, results=f"{self.directory}/results",
-                        host="127.0.0.1", port=0, threads=workers, max_queue=max_queue,
-                        server_options={"request_timeout": request_timeout,
-                                        "handler_threads": handler_threads},
-                        job_options={"recent_results": recent_results,
-                                     "remembered_requests": remembered_requests})
-        self.app = App(config, dataset=sample_dataset(), compute_function=compute_function,
+        given = [("--threads", workers), ("--max-queue", max_queue),
+                 ("--timeout", request_timeout), ("--handler-threads", handler_threads)]
+        argv = ["--host", "127.0.0.1", "--port", "0", "--data", SAMPLE_CSV,
+                "--results", self.results, "--log-file", ""]
+        argv += [f"{name}={value}" for name, value in given if value is not None]
+        args = build_parser().parse_args([*argv, *options])
+        config = build_config(args, args.threads or default_threads())
+        config.job_options.update(recent_results=recent_results,
+                                  remembered_requests=remembered_requests)
+        # The sample is loaded once for the whole run; another --data is loaded as the command line would.
+        dataset = sample_dataset() if args.data == SAMPLE_CSV else None
+        self.app = App(config, dataset=dataset, compute_function=compute_function,
                        on_finished=on_finished)
         self.dataset, self.store = self.app.dataset, self.app.store
         self.jobs, self.server = self.app.jobs, self.app.server
         self.port = self.server.server_address[1]
+
+    @property
+    def results(self) -> str:
+        return os.path.join(self.directory, "results")
 
     def start(self) -> "InProcessServer":
         self.app.start()

@@ -5,10 +5,18 @@ Every end-to-end test goes through :class:`ServerProcess`: it starts
 server's start-up line) in a temporary directory, and stops it by PID.
 :class:`Client` is a small keep-alive ``http.client`` wrapper that polls
 ``get_results`` the way the original checker did (every 0.2 s, with a deadline).
+
+The suite starts a hundred-odd Python processes (servers, clients, the
+bench's load generators).  Where ``PYTHONDONTWRITEBYTECODE`` is set, each of
+them would compile the whole package from source, half of a server's start;
+so the children get a bytecode cache in a temporary directory instead
+(``PYTHONPYCACHEPREFIX``, removed at exit): compiled once per run, and still
+nothing written into the source tree.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import http.client
 import json
@@ -29,6 +37,20 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(PROJECT, "data", "brfss_sample.csv")
 #: A copy of shared/conformance: 108 requests with results computed independently of statsd.
 CONFORMANCE = os.path.join(PROJECT, "tests", "conformance")
+
+
+
+def _cache_bytecode_for_children() -> None:
+    """Let child Pythons share compiled modules, outside the tree (see the module docstring)."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return  # bytecode is cached already, or already placed where its owner wants it
+    prefix = tempfile.mkdtemp(prefix="statsd-test-pycache-")
+    atexit.register(shutil.rmtree, prefix, True)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+
+
+_cache_bytecode_for_children()
 
 OBESITY = "Percent of adults aged 18 years and older who have obesity"
 
@@ -82,6 +104,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)
+
+
+#: The stops of :meth:`ServerProcess.stop_in_background`, joined by :func:`finish_background_stops`.
+#: Appended to by the test's own thread only (the one running the tests).
+_STOPPING: List[threading.Thread] = []
+
+
+def finish_background_stops(timeout: float = 30.0) -> None:
+    """Wait until every server stopped in the background has exited and its directory is gone.
+
+    For a test that watches this whole process (an audit hook on every file
+    opened): another class's server may still be stopping, its directory being
+    removed from a thread of this process.
+    """
+    while _STOPPING:
+        _STOPPING.pop().join(timeout)
 
 
 class ServerProcess:
@@ -168,6 +206,17 @@ class ServerProcess:
         if self.owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def stop_in_background(self) -> None:
+        """:meth:`stop` on a thread: for a server nothing needs after the test.
+
+        A graceful stop takes a fifth of a second (its timers, the
+        interpreter's exit); the next test need not wait for it.  The thread
+        is not a daemon, so the test run waits for every stop before it ends.
+        """
+        thread = threading.Thread(target=self.stop, name=f"stop-statsd-{self.port}")
+        thread.start()
+        _STOPPING.append(thread)
+
     def log_text(self) -> str:
         try:
             with open(self.log_path, encoding="utf-8") as handle:
@@ -183,23 +232,39 @@ class ServerProcess:
 
 
 class ServedTestCase(unittest.TestCase):
-    """Tests that share one server over the sample: ``cls.server`` and ``cls.client``."""
+    """Tests that share one server over the sample: ``cls.server`` and ``cls.client``.
 
-    server: ServerProcess
+    The server is statsd built by the command line's own parser and factory
+    from ``server_args``, in this process (:class:`inprocess.InProcessServer`,
+    started in milliseconds); a class whose tests read the server's log file
+    or its process (exit, signals, output) sets ``separate_process`` and gets
+    ``python3 -m statsd`` (:class:`ServerProcess`).
+    """
+
+    server: Any  # a ServerProcess or an InProcessServer: port, directory, results, client()
     client: "Client"
     #: Command-line options of the class's server, e.g. ``("--timeout", "1")``.
     server_args: Tuple[str, ...] = ()
+    #: True where the tests need ``python3 -m statsd`` itself: its webserver.log, its process.
+    separate_process: bool = False
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = ServerProcess(*cls.server_args).start()
+        if cls.separate_process:
+            cls.server = ServerProcess(*cls.server_args).start()
+        else:
+            from inprocess import InProcessServer  # it imports this module
+            cls.server = InProcessServer(options=cls.server_args).start()
         cls.client = cls.server.client()
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.client.close()
-        cls.server.stop()
+        if cls.separate_process:
+            cls.server.stop_in_background()
+        else:
+            cls.server.stop()
         super().tearDownClass()
 
 

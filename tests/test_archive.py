@@ -100,10 +100,11 @@ class ArchiveTest(unittest.TestCase):
         return served
 
     def test_the_archive_holds_the_package_its_files_and_the_sample_only(self):
+        with open(SAMPLE_CSV, "rb") as handle:
+            sample = handle.read()
         with zipfile.ZipFile(self.archive) as archive:
             names = archive.namelist()
-            self.assertEqual(archive.read("data/brfss_sample.csv"),
-                             open(SAMPLE_CSV, "rb").read())
+            self.assertEqual(archive.read("data/brfss_sample.csv"), sample)
         for name in ("__main__.py", "statsd/__init__.py", "statsd/__main__.py",
                      "statsd/client.py", "statsd/static/index.html",
                      "statsd/static/dashboard.js"):

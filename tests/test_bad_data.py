@@ -16,6 +16,7 @@ import tempfile
 import unittest
 from statistics import mean
 
+from inprocess import InProcessServer
 from support import ServerProcess, assert_close
 
 HEADER = ["YearStart", "LocationDesc", "Question", "Data_Value",
@@ -129,7 +130,7 @@ class MessyButUsableFileTest(DataFiles):
                  [2011, "Guam", ASKED, "", "Total", "Total", "no data"],
                  [2011, "Guam", "Another question", 20, "Total", "Total", ""]]
         path = self.write("holes.csv", "\n".join(csv_line(line) for line in lines).encode())
-        with ServerProcess(data=path) as server:
+        with InProcessServer(options=("--data", path)) as server:
             client = server.client()
             self.addCleanup(client.close)
             status, answer = client.post("state_mean", {"question": ASKED, "state": "Guam"})

@@ -22,7 +22,8 @@ import unittest
 from typing import Optional
 
 from inprocess import InProcessServer
-from support import OBESITY, ServedTestCase, ServerProcess, conformance_cases, raw_exchange, wait_for
+from support import (OBESITY, ServedTestCase, ServerProcess, conformance_cases,
+                     finish_background_stops, raw_exchange, wait_for)
 
 #: A global_mean case with its independently computed answer.
 GLOBAL_MEAN = next((body, expected) for endpoint, _, body, expected in conformance_cases()
@@ -90,6 +91,7 @@ def post(path: str, body: bytes, headers: str = "Content-Type: application/json\
 
 class BadBodiesTest(ErrorAnswers, ServedTestCase):
     server_args = ("--timeout", "1", "--threads", "2")
+    separate_process = True  # the log file is read
 
     def exchange(self, data: bytes, **options):
         return raw_exchange(self.server.port, data, **options)
@@ -270,6 +272,7 @@ class NoFileOutsideResultsTest(unittest.TestCase):
     """An audit hook sees every file the server opens while it answers hostile ids and names."""
 
     def test_only_results_files_are_opened(self):
+        finish_background_stops()  # no other server's directory is being removed meanwhile
         opened = []
         recording = threading.Event()
 
@@ -308,7 +311,8 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
     """Silent, half-sent and idle connections are dropped after --timeout; others are served."""
 
     SLOTS = 6
-    server_args = ("--timeout", "1", "--threads", "1", "--max-connections", str(SLOTS))
+    server_args = ("--timeout", "0.5", "--threads", "1", "--max-connections", str(SLOTS))
+    separate_process = True  # the log file is read
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
@@ -337,9 +341,9 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         self.assertTrue(self.served())
         # A silent client is an ordinary end of a connection; a half request is a warning.
         self.assertTrue(wait_for(
-            lambda: self.server.log_text().count("request head not complete in 1 s") >= 2,
+            lambda: self.server.log_text().count("request head not complete in 0.5 s") >= 2,
             interval=0.05), self.server.log_text())
-        self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 1 s",
+        self.assertIn("INFO statsd.http: 127.0.0.1 connection closed: no request in 0.5 s",
                       self.server.log_text())
 
     def test_clients_that_reset_cost_one_line_and_no_traceback(self):
@@ -371,14 +375,14 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         dripping = threading.Event()
         dripping.set()
 
-        def drip() -> None:  # a byte of padding every 0.2 s: never silent for --timeout
+        def drip() -> None:  # a byte of padding every 0.1 s: never silent for --timeout
             while dripping.is_set():
                 for sock in slow:
                     try:
                         sock.sendall(b" ")
                     except OSError:
                         pass
-                time.sleep(0.2)
+                time.sleep(0.1)
 
         for sock in slow:
             sock.sendall(post("/api/global_mean", b"", length=len(body) + 1000))

@@ -18,7 +18,8 @@ from typing import List
 from urllib.parse import quote, urlencode
 
 from browser import Browser, find_chromium
-from support import OBESITY, ServedTestCase, ServerProcess
+from inprocess import InProcessServer
+from support import OBESITY, ServedTestCase
 
 CHROMIUM = find_chromium()
 FRUIT = "Percent of adults who report consuming fruit less than one time daily"
@@ -462,7 +463,7 @@ class ServerStoppedTest(unittest.TestCase):
 
     def setUp(self):
         self.port = free_port()
-        self.server = ServerProcess("--port", str(self.port)).start()
+        self.server = InProcessServer(options=("--port", str(self.port))).start()
         self.browser = shared_browser()
         self.browser.navigate("about:blank")
         self.browser.viewport(1280, 900)
@@ -490,7 +491,7 @@ class ServerStoppedTest(unittest.TestCase):
         self.assertNotIn("error", card)
         browser.evaluate(CHOOSE_LOCATION % json.dumps("Texas"))
         browser.wait_for("!document.getElementById('connection').hidden", WAIT)
-        self.server = ServerProcess("--port", str(self.port)).start()
+        self.server = InProcessServer(options=("--port", str(self.port))).start()
         browser.wait_for("document.getElementById('connection').hidden", WAIT, "the recovery")
         browser.evaluate("document.querySelector('[data-statistic=best5]').click()")
         browser.wait_for("document.querySelectorAll('#result tbody tr').length === 5", WAIT)

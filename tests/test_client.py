@@ -10,11 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 from statistics import mean
 from typing import Tuple
 
 import reference
+from inprocess import InProcessServer
 from support import (OBESITY, PROJECT, ServedTestCase, ServerProcess, assert_close,
                      conformance_cases)
 
@@ -120,7 +122,7 @@ class ClientTest(ClientCase):
         self.assertIn("cannot reach http://127.0.0.1:9", stderr.getvalue())
 
     def test_a_failed_job_exits_1_with_its_id_and_reason(self):
-        with ServerProcess("--threads", "1") as server:
+        with InProcessServer(workers=1) as server:
             for kind in ("json", "error"):  # job_id_1's result lands on a full disk
                 os.symlink("/dev/full", os.path.join(server.results, f".job_id_1.{kind}.tmp"))
             stdout, stderr = io.StringIO(), io.StringIO()
@@ -342,9 +344,9 @@ class FilterTest(ClientCase):
 class EarlierRunResultTest(unittest.TestCase):
     def test_a_result_of_an_earlier_run_shows_the_generic_column_and_says_so(self):
         """After a restart the server no longer knows what a job asked: mean or difference?"""
-        first = ServerProcess(keep_directory=True).start()
-        directory = first.directory
+        directory = tempfile.mkdtemp(prefix="statsd-earlier-run-")
         self.addCleanup(shutil.rmtree, directory, True)
+        first = InProcessServer(directory=directory).start()
         try:
             web = first.client()
             flat = web.run("diff_from_mean", {"question": OBESITY})
@@ -352,7 +354,7 @@ class EarlierRunResultTest(unittest.TestCase):
             web.close()
         finally:
             first.stop()
-        with ServerProcess(directory=directory) as second:
+        with InProcessServer(directory=directory) as second:
             def result(number: str) -> str:
                 stdout, stderr = io.StringIO(), io.StringIO()
                 code = client.main(["--server", f"127.0.0.1:{second.port}", "result", number],

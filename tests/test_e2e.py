@@ -175,7 +175,7 @@ def write_slow_csv(path: str) -> str:
 class ShutdownTest(unittest.TestCase):
     """GET, POST and SIGTERM: refuse new jobs with 503, finish queued ones, exit 0."""
 
-    QUEUED = 24
+    QUEUED = 8
 
     @classmethod
     def setUpClass(cls):

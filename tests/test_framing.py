@@ -158,6 +158,7 @@ CASES: List[Tuple[str, bytes, int, bool]] = [
 
 class FramingTest(ServedTestCase):
     server_args = ("--timeout", "2")
+    separate_process = True  # the log file and the process are read
 
     def jobs(self) -> int:
         status, listing = self.client.get("/api/jobs")

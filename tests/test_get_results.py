@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import reference
 from inprocess import HeldCompute, InProcessServer
-from support import OBESITY, ServedTestCase, ServerProcess
+from support import OBESITY, ServedTestCase
 
 from statsd.stats import STATISTICS
 
@@ -194,13 +194,13 @@ class CsvAfterRestartTest(unittest.TestCase):
         """Its file holds the data only: the rows are the same, a flat result's column is "value"."""
         directory = tempfile.mkdtemp(prefix="statsd-csv-restart-")
         self.addCleanup(shutil.rmtree, directory, True)
-        with ServerProcess(directory=directory) as first:
+        with InProcessServer(directory=directory) as first:
             client = first.client()
             ids = {endpoint: client.post(endpoint, {"question": OBESITY})[1]["job_id"]
                    for endpoint in ("best5", "diff_from_mean", "mean_by_category")}
             data = {endpoint: client.wait_result(job_id)["data"] for endpoint, job_id in ids.items()}
             client.close()
-        with ServerProcess(directory=directory) as second:
+        with InProcessServer(directory=directory) as second:
             client = second.client()
             for endpoint, job_id in ids.items():
                 with self.subTest(endpoint=endpoint):

@@ -32,6 +32,7 @@ def ask(port: int, data: bytes = REQUEST):
 class MaxConnectionsTest(ServedTestCase):
     LIMIT = 20
     server_args = ("--max-connections", str(LIMIT), "--timeout", "30")
+    separate_process = True  # the log file is read
 
     def test_past_the_limit_a_new_client_gets_503_and_service_resumes(self):
         held = []

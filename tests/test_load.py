@@ -93,10 +93,13 @@ class BackpressureTest(unittest.TestCase):
 
 
 class StressTest(unittest.TestCase):
-    """Many keep-alive clients submit and poll for a few seconds against a small queue."""
+    """Many keep-alive clients submit and poll against a small queue, for a few seconds
+    or until they have had ``ENOUGH`` jobs accepted."""
 
     CLIENTS = 16
     SECONDS = 3.0
+    #: Enough jobs to stop at before SECONDS: three times what the test asks for.
+    ENOUGH = 300
 
     def test_every_job_done_right_and_listed_once(self):
         server = ServerProcess("--threads", "2", "--max-queue", "4", keep_directory=True).start()
@@ -109,7 +112,7 @@ class StressTest(unittest.TestCase):
             client = server.client()
             index = offset
             try:
-                while time.monotonic() < end:
+                while time.monotonic() < end and len(tally.accepted) < self.ENOUGH:
                     batch = []
                     for _ in range(3):  # a few jobs in flight per client
                         case = index % len(CASES)

@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-from support import OBESITY, PROJECT, SAMPLE_CSV, ServerProcess, wait_for
+from inprocess import InProcessServer
+from support import OBESITY, PROJECT, SAMPLE_CSV, wait_for
 
 from statsd.retention import parse_duration
 
@@ -36,7 +37,7 @@ class ResultsTtlTest(unittest.TestCase):
     def test_old_results_expire_and_their_ids_are_never_reused(self):
         directory = tempfile.mkdtemp(prefix="statsd-ttl-")
         self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
-        with ServerProcess("--results-ttl", "2s", directory=directory) as server:
+        with InProcessServer(options=("--results-ttl", "1s"), directory=directory) as server:
             client = server.client()
             status, answer = client.post("best5", {"question": OBESITY})
             self.assertEqual(status, 200)
@@ -45,7 +46,7 @@ class ResultsTtlTest(unittest.TestCase):
             self.assertEqual(client.wait_result(job_id)["status"], "done")
             result = os.path.join(server.results, "job_id_1.json")
             self.assertTrue(os.path.exists(result))
-            # Gone after two seconds or so; /api/jobs and get_results say so.
+            # Gone after a second or so; /api/jobs and get_results say so.
             self.assertTrue(wait_for(
                 lambda: client.get("/api/jobs")[1]["data"] == [{"job_id_1": "expired"}], timeout=15))
             self.assertFalse(os.path.exists(result))
@@ -54,7 +55,7 @@ class ResultsTtlTest(unittest.TestCase):
             client.close()
         self.assertEqual(os.listdir(os.path.join(directory, "results")), ["job_id_highest"])
         # Restarted without a TTL over the same directory: still expired, next id is 2.
-        with ServerProcess(directory=directory) as server:
+        with InProcessServer(directory=directory) as server:
             client = server.client()
             self.assertEqual(client.get("/api/jobs")[1]["data"], [{"job_id_1": "expired"}])
             self.assertEqual(client.post("global_mean", {"question": OBESITY})[1]["job_id"],
@@ -78,7 +79,7 @@ class ResultsTtlTest(unittest.TestCase):
                     with open(result, "w", encoding="utf-8") as handle:
                         handle.write('{"global_mean": 31.5}')
                     os.utime(result, (0, 0))  # written in 1970
-                with ServerProcess(*args, directory=directory) as server:
+                with InProcessServer(options=args, directory=directory) as server:
                     client = server.client()
                     self.assertEqual(client.get("/api/jobs")[1]["data"], [{"job_id_1": state}])
                     client.close()

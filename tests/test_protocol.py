@@ -24,6 +24,7 @@ BODY = json.dumps({"question": OBESITY}).encode()
 
 
 class ProtocolTest(ServedTestCase):
+    separate_process = True  # the log file and the process are read
     def connection(self) -> http.client.HTTPConnection:
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
         self.addCleanup(connection.close)

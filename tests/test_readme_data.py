@@ -15,7 +15,8 @@ import shlex
 import time
 import unittest
 
-from support import PROJECT, ServerProcess
+from inprocess import InProcessServer
+from support import PROJECT
 
 SECTION = "## Asking the data"
 
@@ -107,7 +108,7 @@ class ReadmeDataSessionTest(unittest.TestCase):
     def test_section_reproduces_its_output(self):
         steps = section_session()
         self.assertGreaterEqual(len(steps), 10)
-        with ServerProcess() as server:
+        with InProcessServer() as server:
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=40)
             for command, expected in steps:
                 with self.subTest(command=command):

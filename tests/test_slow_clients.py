@@ -34,6 +34,7 @@ def rss_mb(pid: int) -> float:
 
 class SlowClientsTest(ServedTestCase):
     server_args = ("--timeout", "20")
+    separate_process = True  # the log file and the process are read
 
     def open_sockets(self, count: int, first: bytes) -> List[socket.socket]:
         sockets = []
@@ -63,8 +64,8 @@ class SlowClientsTest(ServedTestCase):
         dripper.start()
         try:
             statuses = []
-            for _ in range(PROBES):
-                time.sleep(0.1)
+            for _ in range(PROBES):  # spread over some rounds of the drip
+                time.sleep(0.05)
                 with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as probe:
                     probe.sendall(b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n")
                     answer = read_response(probe, bytearray())
