@@ -152,7 +152,10 @@ class ResultsUnwritableTest(ServedTestCase):
                          (200, {"status": "done", "data": done}))
         assert_close(self, self.client.run(endpoint, body), expected)
         self.assertTrue(os.path.exists(os.path.join(results, f"job_id_{first + 3}.json")))
-        self.assertTrue(wait_for(lambda: f"job_id_{first + 2} error" in self.server.log_text()))
+        # The log is written by a thread of its own: wait for its last line of interest.
+        self.assertTrue(wait_for(lambda: f"job_id_{first + 2} error" in self.server.log_text()
+                                 and "results directory results is back" in self.server.log_text()),
+                        self.server.log_text())
         log = self.server.log_text()
         self.assertNotIn("Traceback", log)
         # Said once when it went, once when it came back.
