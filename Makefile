@@ -9,10 +9,10 @@ DIST ?= dist/statsd.pyz
 run:
 	$(PYTHON) -m statsd
 
-## test: the whole suite, with pytest when it is installed, else with unittest
+## test: the whole suite, with pytest when it is installed (two runs side by side), else with unittest
 test:
 	@if $(PYTHON) -c "import pytest" 2>/dev/null; then \
-		echo "$(PYTHON) -m pytest"; $(PYTHON) -m pytest; \
+		echo "$(PYTHON) tests/shards.py"; $(PYTHON) tests/shards.py; \
 	else \
 		echo "$(PYTHON) -m unittest discover -s tests (pytest is not installed)"; \
 		$(PYTHON) -m unittest discover -s tests; \
