@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import re
 import shutil
 import tempfile
@@ -201,6 +202,87 @@ class IngestTest(unittest.TestCase):
         self.assertSmallDataset(dataset)
         self.assertEqual(dataset.abbreviations, {})
         self.assertEqual(dataset.location_names, {"alabama": "Alabama", "guam": "Guam"})
+
+    # -- sums against a plain loop over the rows ----------------------------
+
+    def mixed_rows(self, count, seed):
+        """``count`` rows in random order over 3 questions, 4 locations, 5 groups, 4 years,
+        with the same values met again and again, and some rows to skip."""
+        draw = random.Random(seed)
+        groups = [("Total", "Total"), (INCOME, "$25,000 - $34,999"), (INCOME, "Less than $15,000"),
+                  ("Gender", "Male"), ("Gender", "Female")]
+        rows = []
+        for _ in range(count):
+            category, stratification = draw.choice(groups)
+            value = draw.choice(["30.1", "30.1", "0.3", "17", " 17 ", "99.9", "2.5e1", "",
+                                 "~", "nan", "-inf", f"{draw.random() * 100:.3f}"])
+            rows.append(data_row(draw.choice([OBESITY, COMMA_QUESTION, "Percent who walk"]),
+                                 draw.choice(["Alabama", "Guam", "Ohio", "National"]), value,
+                                 category, stratification, draw.choice(["2011", "2012", "2013", "x"])))
+        return rows
+
+    def assertPlainSums(self, dataset, rows):
+        """Every sum the loader keeps equals a plain loop over the kept rows in file order."""
+        question_sums, place_sums, group_sums, cell_sums = {}, {}, {}, {}
+
+        def add(sums, key, value):
+            total, count = sums.get(key, (0.0, 0))
+            sums[key] = (total + value, count + 1)
+
+        kept = 0
+        for row in rows:
+            try:
+                value = float(row["Data_Value"])
+            except ValueError:
+                continue
+            if value != value or value in (float("inf"), float("-inf")):
+                continue
+            kept += 1
+            question, location = row["Question"], row["LocationDesc"]
+            group = (row["StratificationCategory1"], row["Stratification1"])
+            add(question_sums, question, value)
+            add(place_sums, (question, location), value)
+            add(group_sums, (question, location) + group, value)
+            add(cell_sums, (question, location) + group + (row["YearStart"],), value)
+        self.assertEqual(dataset.rows_loaded, kept)
+        self.assertEqual({question: (data.overall.total, data.overall.count)
+                          for question, data in dataset.questions.items()}, question_sums)
+        found_places, found_groups, found_cells = {}, {}, {}
+        for question, data in dataset.questions.items():
+            for location, place in data.locations.items():
+                found_places[(question, location)] = (place.overall.total, place.overall.count)
+                for group, sums in place.groups.items():
+                    found_groups[(question, location) + group] = (sums.total, sums.count)
+                for number, count in enumerate(place.cell_counts):
+                    if count:
+                        cell = dataset.cells[number]
+                        year = "x" if cell.year is None else str(cell.year)
+                        found_cells[(question, location, cell.category, cell.stratification,
+                                     year)] = (place.cell_totals[number], count)
+        self.assertEqual(found_places, place_sums)
+        self.assertEqual(found_groups, group_sums)
+        self.assertEqual(found_cells, cell_sums)
+
+    def test_sums_equal_a_plain_loop_in_file_order(self):
+        """Places, groups and cells first met at any point of the file (the loader grows
+        its sums as they come) hold exactly the floats of a plain loop over the rows."""
+        for seed in range(3):
+            with self.subTest(seed=seed):
+                rows = self.mixed_rows(600, seed)
+                self.assertPlainSums(load_csv(write_csv(self.path(f"mixed{seed}.csv"), rows)), rows)
+
+    def test_values_read_again_are_the_same_floats(self):
+        """The sums are those of float() of each text (" 30.1" and "30.1" alike), and texts
+        that are no finite number are skipped, with their reason, however often they come."""
+        rows = [data_row(OBESITY, "Guam", text) for text in
+                ["30.1", "30.1", " 30.1", "~", "~", "nan", "nan", "inf", "1e400", "30.1"]]
+        dataset = load_csv(write_csv(self.path("again.csv"), rows))
+        guam = dataset.questions[OBESITY].locations["Guam"]
+        self.assertEqual((guam.overall.total, guam.overall.count), (30.1 + 30.1 + 30.1 + 30.1, 4))
+        self.assertEqual(dataset.skipped["rows with a non-numeric Data_Value"], 2)
+        self.assertEqual(dataset.first_skipped_line["rows with a non-numeric Data_Value"], 5)
+        self.assertEqual(dataset.skipped["rows with a non-finite Data_Value"], 4)
+        self.assertEqual(dataset.first_skipped_line["rows with a non-finite Data_Value"], 7)
 
     # -- files that are refused ---------------------------------------------
 
