@@ -4,8 +4,8 @@ Why: most of the suite's time is waiting (servers starting and stopping,
 a browser loading pages, clients polling a job, a slow client dripping),
 so one process leaves a core idle much of the time.  Two ordinary pytest
 runs, each over whole test files, keep both cores of a 2-core machine busy:
-`python3 -m pytest` took 84 s here and the two halves side by side 49 s
-(README, "Set up").  A file is never split, so what a module
+`python3 -m pytest` took 84 s here and the two halves side by side
+49-55 s (README, "Set up").  A file is never split, so what a module
 or class shares (a server, a browser) is shared as before.
 
 Each half's output is printed whole, one after the other, and the exit
