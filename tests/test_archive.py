@@ -166,12 +166,14 @@ class ArchiveTest(unittest.TestCase):
                             "--results-ttl", "1h")
 
         def answering():
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 connection.request("GET", "/api/num_jobs")
                 return connection.getresponse().status == 200
             except OSError:
                 return False
+            finally:
+                connection.close()
 
         self.assertTrue(wait_for(answering, timeout=30, interval=0.1), "".join(served.lines))
         client = Client(port)
