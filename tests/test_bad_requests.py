@@ -327,7 +327,10 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             pass
 
     def served(self) -> bool:
-        answer = raw_exchange(self.server.port, b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\n\r\n")
+        """An ordinary request is answered 200.  It asks the server to close, so that its
+        connection is released at once and a probe never counts against the next one."""
+        answer = raw_exchange(self.server.port,
+                              b"GET /api/num_jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         return answer is not None and answer[0] == 200
 
     def test_silent_and_half_sent_requests_are_dropped(self):
@@ -362,6 +365,9 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
         self.assertNotIn(" ERROR ", log)
 
     def test_idle_connections_do_not_stop_others(self):
+        # The connections of the tests before (closed by their clients) are let go
+        # once the server has seen them close: until then they count, so wait for that.
+        self.assertTrue(wait_for(self.served, interval=0.05))
         idle = [self.connect() for _ in range(self.SLOTS - 2)]
         for _ in range(3):
             self.assertTrue(self.served())
