@@ -629,10 +629,9 @@ def dispatch(call: Call, cors: bool = False) -> Response:
                         ("Access-Control-Allow-Headers", "Content-Type"),
                         ("Access-Control-Max-Age", "600")]
         return Response(204, b"", JSON_TYPE, headers)
-    if call.query:  # most requests have none
-        try:
-            call.params = parse_query(call.query, route.query_names,
-                                      [p.name for p in route.parameters if p.repeatable])
-        except BadRequest as problem:
-            raise Problem(400, str(problem))
+    try:
+        call.params = parse_query(call.query, route.query_names,
+                                  [p.name for p in route.parameters if p.repeatable])
+    except BadRequest as problem:
+        raise Problem(400, str(problem))
     return route.endpoint(call)

@@ -22,10 +22,12 @@ def parse_query(query: str, allowed: Iterable[str], repeatable: Iterable[str] = 
 
     Names starting with ``_`` are left out, whatever ``allowed`` says.
     """
+    if not query:  # most requests have none: nothing to parse or check
+        return {}
     allowed = list(allowed)
     repeatable = set(repeatable)
     try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query),
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=True,
                           max_num_fields=50)
     except ValueError as error:
         if "Max number" in str(error):
