@@ -57,9 +57,14 @@ def split(files: Sequence[str], shards: int) -> List[List[str]]:
     return [sorted(group) for group in groups if group]
 
 
+def test_files() -> List[str]:
+    """Every test module, as a path from the project's top (what pytest is given)."""
+    return sorted(os.path.relpath(path, PROJECT)
+                  for path in glob.glob(os.path.join(TESTS, "test_*.py")))
+
+
 def run(shards: int, extra: Sequence[str]) -> int:
-    files = sorted(os.path.relpath(path, PROJECT)
-                   for path in glob.glob(os.path.join(TESTS, "test_*.py")))
+    files = test_files()
     groups = split(files, shards)
     print(f"{len(groups)} pytest runs side by side over {len(files)} test files", flush=True)
     started = time.monotonic()

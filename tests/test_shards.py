@@ -5,8 +5,6 @@ would run twice; the split must also keep the two longest files apart, or
 the runs side by side take as long as one.
 """
 
-import glob
-import os
 import unittest
 
 import shards
@@ -14,8 +12,7 @@ import shards
 
 class SplitTest(unittest.TestCase):
     def setUp(self):
-        self.files = sorted(os.path.relpath(path, shards.PROJECT)
-                            for path in glob.glob(os.path.join(shards.TESTS, "test_*.py")))
+        self.files = shards.test_files()
 
     def test_every_test_file_is_in_exactly_one_run(self):
         for count in (1, 2, 3):
