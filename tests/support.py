@@ -95,6 +95,19 @@ def run_statsd(*args: str, cwd: str, env: Optional[Dict[str, str]] = None,
                           timeout=timeout)
 
 
+def proc_status_mb(pid: int, field: str) -> float:
+    """A memory figure of a process from ``/proc/PID/status`` (``VmRSS``, ``VmHWM``), in MB.
+
+    A figure that is not there fails the test: a check of memory must never
+    pass for want of a number.
+    """
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
     """Poll ``predicate`` until it is true (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout

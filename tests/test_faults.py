@@ -26,7 +26,7 @@ import unittest
 
 from inprocess import InProcessServer
 from support import (OBESITY, ServedTestCase, ServerProcess, Threads, assert_close,
-                     conformance_cases, wait_for)
+                     conformance_cases, proc_status_mb, wait_for)
 
 from statsd.stats import compute
 
@@ -292,7 +292,7 @@ class StrayResultFileTest(unittest.TestCase):
                 with open(os.path.join(directory, "results", f"job_id_1{'0' * 30}.json"), "w") as handle:
                     handle.write("{}")
                 with ServerProcess(directory=directory) as server:
-                    self.assertLess(peak_rss_mb(server.process.pid), 80)
+                    self.assertLess(proc_status_mb(server.process.pid, "VmHWM"), 80)
                     client = server.client()
                     status, listing = client.get("/api/jobs?last=3")
                     self.assertEqual((status, listing), (200, {
@@ -313,22 +313,13 @@ class StrayResultFileTest(unittest.TestCase):
                     self.assertEqual(client.post(endpoint, body),
                                      (200, {"job_id": f"job_id_{number + 1}"}))
                     assert_close(self, client.wait_result(f"job_id_{number + 1}")["data"], expected)
-                    self.assertLess(peak_rss_mb(server.process.pid), 80)
+                    self.assertLess(proc_status_mb(server.process.pid, "VmHWM"), 80)
                     # At the bound the list is served, ending with the newest job.
                     status, listing = client.get("/api/jobs?last=100000")
                     self.assertEqual((status, len(listing["data"])), (200, 100_000))
                     self.assertEqual(listing["data"][-1], {f"job_id_{number + 1}": "done"})
                     self.assertEqual(listing["data"][0], {f"job_id_{number - 99_998}": "expired"})
                     client.close()
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The peak resident memory of a process, from /proc (VmHWM)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc")
 
 
 class KilledMidLoadTest(unittest.TestCase):

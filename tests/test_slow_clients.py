@@ -16,20 +16,12 @@ import time
 import unittest
 from typing import List
 
-from support import ServedTestCase, Threads
+from support import ServedTestCase, Threads, proc_status_mb
 from test_framing import read_response
 
 SLOW_HEADS = 300
 SLOW_BODIES = 100
 PROBES = 15
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 class SlowClientsTest(ServedTestCase):
@@ -85,7 +77,7 @@ class SlowClientsTest(ServedTestCase):
         statuses: List[object] = [None] * 50
         process = self.server.process
         assert process is not None  # started by setUpClass
-        peak = [rss_mb(process.pid)]
+        peak = [proc_status_mb(process.pid, "VmRSS")]
 
         def flood(index: int) -> None:
             with socket.create_connection(("127.0.0.1", self.server.port), timeout=5) as sock:
@@ -100,7 +92,7 @@ class SlowClientsTest(ServedTestCase):
 
         def watch() -> None:
             while any(thread.is_alive() for thread in flooders.threads):
-                peak.append(rss_mb(process.pid))
+                peak.append(proc_status_mb(process.pid, "VmRSS"))
                 time.sleep(0.05)
 
         with Threads(50, flood, timeout=30) as flooders:
