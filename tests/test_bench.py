@@ -171,6 +171,25 @@ class NoOperationTest(unittest.TestCase):
         self.assertIsNone(bench.ratios(row, row)["ops_per_s"])
 
 
+class WorkdirTest(unittest.TestCase):
+    """``--workdir`` that is not a directory: one line and exit 2, from each tool that takes it."""
+
+    def test_each_tool_refuses_a_missing_directory(self):
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            missing = os.path.join(directory, "missing")
+            for tool in ("bench", "opcost", "serverprofile"):
+                with self.subTest(tool=tool):
+                    completed = subprocess.run(
+                        [sys.executable, "-m", f"statsd.tools.{tool}", "--workdir", missing],
+                        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        timeout=60)
+                    self.assertEqual(completed.returncode, 2, completed.stderr)
+                    self.assertIn(f"argument --workdir: '{missing}' is not a directory",
+                                  completed.stderr)
+                    self.assertNotIn("Traceback", completed.stderr)
+                    self.assertFalse(os.path.exists(missing))
+
+
 class PercentileTest(unittest.TestCase):
     def test_nearest_rank(self):
         values = list(range(1, 101))

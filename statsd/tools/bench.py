@@ -835,7 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="files written to measure a result file's cost (default 3,000; "
                              "--full 20,000)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="JSON report path")
-    parser.add_argument("--workdir", default=None,
+    parser.add_argument("--workdir", default=None, type=directory,
                         help="where the data files and the servers' results/ go (default: a "
                              "temporary directory; e.g. /dev/shm to leave the disk out)")
     parser.add_argument("--role", choices=("ingest", "load"), help=argparse.SUPPRESS)
@@ -847,6 +847,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     return parser
+
+
+def directory(text: str) -> str:
+    """``--workdir``: a directory that exists (a scratch directory is made inside it)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return text
 
 
 def client_counts(text: str) -> List[int]:

@@ -105,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="another checkout of statsd, measured in the same turns")
     parser.add_argument("--baseline-args", default="", help="more arguments for the baseline")
     parser.add_argument("--statsd-args", default="", help="more arguments for statsd")
-    parser.add_argument("--workdir", default=None, help="where data and the servers' results/ go")
+    parser.add_argument("--workdir", default=None, type=bench.directory, help="where data and the servers' results/ go")
     args = parser.parse_args(argv)
     settings = bench.Servers(statsd_args=tuple(shlex.split(args.statsd_args)),
                              baseline=args.baseline,

@@ -110,7 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="worker threads (default: TP_NUM_OF_THREADS, else the CPU count)")
     parser.add_argument("--top", type=int, default=12, help="functions shown per kind of thread")
-    parser.add_argument("--workdir", default=None, help="where data and results/ go")
+    parser.add_argument("--workdir", default=None, type=bench.directory, help="where data and results/ go")
     args = parser.parse_args(argv)
     directory = tempfile.mkdtemp(prefix="statsd-profile-", dir=args.workdir)
     try:
