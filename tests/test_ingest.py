@@ -16,9 +16,11 @@ import re
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 from support import OBESITY, data_row, original_header, write_csv
 
+from statsd import ingest
 from statsd.ingest import REQUIRED_COLUMNS, DataError, load_csv
 
 INCOME = "Income"
@@ -270,6 +272,13 @@ class IngestTest(unittest.TestCase):
             with self.subTest(seed=seed):
                 rows = self.mixed_rows(600, seed)
                 self.assertPlainSums(load_csv(write_csv(self.path(f"mixed{seed}.csv"), rows)), rows)
+
+    def test_sums_hold_once_the_remembered_values_are_full(self):
+        """Past VALUE_MEMORY distinct texts, new values are parsed every time: same sums."""
+        rows = self.mixed_rows(600, 7)
+        with mock.patch.object(ingest, "VALUE_MEMORY", 2):
+            dataset = load_csv(write_csv(self.path("full.csv"), rows))
+        self.assertPlainSums(dataset, rows)
 
     def test_values_read_again_are_the_same_floats(self):
         """The sums are those of float() of each text (" 30.1" and "30.1" alike), and texts
