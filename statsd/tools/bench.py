@@ -146,10 +146,10 @@ def job_compute_microseconds(dataset) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def run_child(*arguments: str, timeout: float = 600) -> dict:
-    """Run ``python3 -m statsd.tools.bench --role ...`` and parse the JSON it prints."""
+def run_child(*arguments: str, timeout: float = 600, root: str = PROJECT_ROOT) -> dict:
+    """Run ``python3 -m statsd.tools.bench --role ...`` of the checkout at ``root``, parse its JSON."""
     command = [sys.executable, "-m", "statsd.tools.bench", *arguments]
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_child_env(), timeout=timeout,
+    completed = subprocess.run(command, cwd=root, env=_child_env(root), timeout=timeout,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
@@ -162,8 +162,12 @@ def _child_env(root: str = PROJECT_ROOT) -> Dict[str, str]:
     return dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
 
 
-def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
+def bench_ingest(path: str, rows: int, repeat: int, baseline: Optional[str] = None) -> List[dict]:
     """statsd's load and the bare csv.reader pass, alternated, ``repeat`` rounds.
+
+    With ``baseline`` (another checkout of statsd), its load runs in each
+    round too, after statsd's, and statsd's row gets the median by round of
+    statsd / baseline: an A/B of a loader change in one run.
 
     The times shown are the best of each kind.  The ratio the target is
     checked on is the median, over the rounds, of statsd's CPU time over the
@@ -172,12 +176,17 @@ def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
     of each kind taken in different states gave 0.87x and 1.66x on the same
     code within ten minutes, while a round's two runs mostly share a state.
     """
-    runs: Dict[str, List[dict]] = {"csv": [], "statsd": []}
+    kinds = [("csv", "csv.reader pass (floor)", PROJECT_ROOT),
+             ("statsd", "statsd load_csv", PROJECT_ROOT)]
+    if baseline:
+        kinds.append(("baseline", "statsd baseline load_csv", os.path.abspath(baseline)))
+    runs: Dict[str, List[dict]] = {kind: [] for kind, _, _ in kinds}
     for _ in range(repeat):
-        for kind in runs:
-            runs[kind].append(run_child("--role", "ingest", "--kind", kind, "--data", path))
+        for kind, _, root in kinds:
+            runs[kind].append(run_child("--role", "ingest", "--kind", "csv" if kind == "csv"
+                                        else "statsd", "--data", path, root=root))
     results = []
-    for kind, label in (("csv", "csv.reader pass (floor)"), ("statsd", "statsd load_csv")):
+    for kind, label, _ in kinds:
         best = min(runs[kind], key=lambda run: run["cpu_seconds"])
         results.append({
             "rows": rows, "kind": kind, "label": label, "runs": len(runs[kind]),
@@ -187,16 +196,23 @@ def bench_ingest(path: str, rows: int, repeat: int) -> List[dict]:
             "peak_rss_mb": max(run["peak_rss_kb"] for run in runs[kind]) / 1024,
             "job_us": best.get("job_us"),
         })
-    floor, statsd = results
-    by_round = [mine["cpu_seconds"] / theirs["cpu_seconds"]
-                for theirs, mine in zip(runs["csv"], runs["statsd"])]
-    statsd["time_ratio_by_round"] = [round(ratio, 3) for ratio in by_round]
-    statsd["time_ratio"] = statistics.median(by_round)
-    statsd["best_time_ratio"] = statsd["cpu_seconds"] / floor["cpu_seconds"]
-    statsd["wall_ratio"] = statsd["seconds"] / floor["seconds"]
-    # Without /proc (not Linux) there is no peak RSS to compare.
-    statsd["rss_ratio"] = (statsd["peak_rss_mb"] / floor["peak_rss_mb"]
-                           if floor["peak_rss_mb"] else None)
+    floor = results[0]
+    for loader in results[1:]:
+        by_round = [mine["cpu_seconds"] / theirs["cpu_seconds"]
+                    for theirs, mine in zip(runs["csv"], runs[loader["kind"]])]
+        loader["time_ratio_by_round"] = [round(ratio, 3) for ratio in by_round]
+        loader["time_ratio"] = statistics.median(by_round)
+        loader["best_time_ratio"] = loader["cpu_seconds"] / floor["cpu_seconds"]
+        loader["wall_ratio"] = loader["seconds"] / floor["seconds"]
+        # Without /proc (not Linux) there is no peak RSS to compare.
+        loader["rss_ratio"] = (loader["peak_rss_mb"] / floor["peak_rss_mb"]
+                               if floor["peak_rss_mb"] else None)
+    if baseline:
+        statsd = results[1]
+        by_round = [mine["cpu_seconds"] / theirs["cpu_seconds"]
+                    for theirs, mine in zip(runs["baseline"], runs["statsd"])]
+        statsd["baseline_ratio_by_round"] = [round(ratio, 3) for ratio in by_round]
+        statsd["baseline_ratio"] = statistics.median(by_round)
     return results
 
 
@@ -765,6 +781,11 @@ def table(report: dict) -> str:
                      f"{_cell(row['peak_rss_mb'], row.get('rss_ratio'), 1)} | "
                      f"{'' if row['job_us'] is None else format(row['job_us'], '.0f')} | "
                      f"{by_round} |")
+    for row in report["ingest"]:
+        if row.get("baseline_ratio_by_round"):
+            lines.append(f"\nstatsd / baseline load_csv, {row['rows']:,} rows, CPU time by round: "
+                         f"median {row['baseline_ratio']:.3f}x ("
+                         f"{', '.join(f'{ratio:.3f}' for ratio in row['baseline_ratio_by_round'])})")
     files = report.get("file_cost")
     if files:
         lines += ["", "| a result file: create + write + rename | filesystem | files "
@@ -846,8 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more command-line arguments for statsd, e.g. '--threads 1'")
     parser.add_argument("--baseline", default=None, metavar="DIR",
                         help="another checkout of statsd (e.g. from `git worktree add DIR "
-                             "main`), served as a fourth server in the same turns: an A/B "
-                             "of a change in one run")
+                             "main`), served as a fourth server in the same turns, and its "
+                             "load_csv run in each ingest round: an A/B of a change in one run")
     parser.add_argument("--baseline-args", default="",
                         help="more command-line arguments for the baseline, e.g. "
                              "'--threads 1' (with --baseline .: an A/B of an option)")
@@ -935,7 +956,7 @@ def run(args: argparse.Namespace, say=print) -> dict:
             say(f"writing {rows:,} synthetic rows")
             synthetic.write_csv(files[rows], rows)
             say(f"ingest of {rows:,} rows, {args.repeat} rounds")
-            report["ingest"] += bench_ingest(files[rows], rows, args.repeat)
+            report["ingest"] += bench_ingest(files[rows], rows, args.repeat, args.baseline)
         count = args.file_cost_files or (20_000 if args.full else 3_000)
         say(f"a result file: create + write + rename, {count:,} files in a directory")
         report["file_cost"] = bench_file_cost(workdir, count, say)
