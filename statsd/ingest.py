@@ -362,9 +362,9 @@ def _read(path: str, reader, binary, total_bytes: int,
     # Data_Value text -> its float, for texts already parsed and found finite.
     # The public file writes every value with one decimal, from 0 to 100: a
     # thousand texts for 100,000 rows, so a row's value is one lookup in a
-    # small dict instead of a parse and a check (CPU time of load_csv, bench
-    # --role ingest, alternated with the code before: 0.92x of it at 100,000
-    # rows, median of 8 rounds).  The float is the one float() gives, so every
+    # small dict instead of a parse and a check (CPU time of load_csv in fresh
+    # processes, 10 rounds alternated with the code before: 0.896x of it at
+    # 100,000 rows, median by round).  The float is the one float() gives, so every
     # sum is the same.  Memory is bounded: past VALUE_MEMORY texts, new ones
     # are parsed each time.
     values: Dict[str, float] = {}
