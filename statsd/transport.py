@@ -869,6 +869,9 @@ class Outcome(NamedTuple):
     head_only: bool = False  # a HEAD: the head of the GET answer, no body
 
 
+#: The answer to a request whose handling failed, built once: a JSON 500, then close.
+INTERNAL_ERROR = Outcome(error_response(500, "internal server error"), close=True)
+
 #: ``answer(connection, request)``, run in a handler thread.
 Answer = Callable[[Connection, Request], Outcome]
 #: ``observer(route, status, seconds)``, once per answered request.
@@ -998,7 +1001,7 @@ class Transport:
             except Exception:
                 log.exception('%s "%s %s" 500 internal error', connection.client,
                               head.line.method, printable(head.line.path))
-                outcome = Outcome(error_response(500, "internal server error"), close=True)
+                outcome = INTERNAL_ERROR
             close = outcome.close or not head.keep_alive
             data = encode(outcome.response, self.server_name, close=close,
                           keep_alive_10=not close and head.line.version == "HTTP/1.0",
