@@ -31,7 +31,7 @@ class BenchSmokeTest(unittest.TestCase):
         # (with fewer, some requests are rightly refused and counted as errors).
         # One load process (two client threads) and 0.3 s windows: the report
         # needs some operations in each window, not many.
-        command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "1",
+        command = [sys.executable, "-m", "statsd.tools.bench", "--rows", "3000", "--repeat", "2",
                    "--duration", "0.3", "--rounds", "1", "--warmup", "0.05", "--clients", "2",
                    "--load-processes", "1", "--jobs", "10,30", "--file-cost-files", "100",
                    # An A/B of an option in the same turns: statsd against itself with one worker.
@@ -54,6 +54,16 @@ class BenchSmokeTest(unittest.TestCase):
         # Its scratch files are gone; only the report is left.
         self.assertEqual(os.listdir(self.directory.name), ["report.json"])
 
+    def assertRatiosByRound(self, shown, median, mine, theirs):
+        """``shown`` is each round's CPU time of ``mine`` over ``theirs``, ``median`` their median."""
+        by_round = [run / other for run, other in zip(mine["cpu_seconds_all"],
+                                                      theirs["cpu_seconds_all"])]
+        self.assertEqual(len(shown), len(by_round))
+        for ratio, computed in zip(shown, by_round):
+            # rounded to 3 places, and computed here from times rounded to 0.1 ms
+            self.assertAlmostEqual(ratio, computed, delta=0.01 * computed)
+        self.assertAlmostEqual(median, statistics.median(by_round), delta=0.01 * median)
+
     def test_ingest_compares_statsd_with_the_csv_reader_pass(self):
         floor, statsd, baseline = self.report["ingest"]  # the run has a --baseline
         self.assertEqual((floor["kind"], statsd["kind"], baseline["kind"]),
@@ -62,15 +72,14 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(row["rows"], 3000)
             self.assertGreater(row["seconds"], 0)
             self.assertGreater(row["peak_rss_mb"], 1)
-        # The target's ratio: the median of each round's statsd / csv pass, in round order.
-        self.assertEqual(len(statsd["time_ratio_by_round"]), statsd["runs"])
-        by_round = [mine / theirs for theirs, mine in zip(floor["cpu_seconds_all"],
-                                                          statsd["cpu_seconds_all"])]
-        for shown, computed in zip(statsd["time_ratio_by_round"], by_round):
-            # rounded to 3 places, and computed here from times rounded to 0.1 ms
-            self.assertAlmostEqual(shown, computed, delta=0.01 * computed)
-        self.assertAlmostEqual(statsd["time_ratio"], statistics.median(by_round),
-                               delta=0.01 * statsd["time_ratio"])
+        # The target's ratio: the median of each round's statsd / csv pass, in round order;
+        # the baseline's rows the same, and statsd / baseline by round (the run has --baseline).
+        for row in (statsd, baseline):
+            self.assertEqual(len(row["time_ratio_by_round"]), row["runs"])
+            self.assertRatiosByRound(row["time_ratio_by_round"], row["time_ratio"], row, floor)
+        self.assertRatiosByRound(statsd["baseline_ratio_by_round"], statsd["baseline_ratio"],
+                                 statsd, baseline)
+        self.assertNotIn("baseline_ratio", baseline)
         # The times shown are the best of each kind, and so is the ratio beside them.
         for row in (floor, statsd):
             self.assertAlmostEqual(row["cpu_seconds"], min(row["cpu_seconds_all"]), places=3)
@@ -184,28 +193,6 @@ class NoOperationTest(unittest.TestCase):
         row = bench.summarize([run])
         self.assertEqual((row["ops_per_s"], row["errors"]), (0.0, 1))
         self.assertIsNone(bench.ratios(row, row)["ops_per_s"])
-
-
-class IngestBaselineTest(unittest.TestCase):
-    """``--baseline DIR``: the other checkout's load_csv runs in each ingest round too."""
-
-    def test_statsd_is_compared_with_the_baseline_round_by_round(self):
-        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
-            path = os.path.join(directory, "rows.csv")
-            bench.synthetic.write_csv(path, 2000)
-            floor, statsd, baseline = bench.bench_ingest(path, 2000, 2, baseline=PROJECT)
-        self.assertEqual([row["kind"] for row in (floor, statsd, baseline)],
-                         ["csv", "statsd", "baseline"])
-        for row in (statsd, baseline):
-            self.assertEqual(row["rows"], 2000)
-            self.assertEqual(len(row["time_ratio_by_round"]), 2)
-        by_round = [mine / theirs for theirs, mine in zip(baseline["cpu_seconds_all"],
-                                                          statsd["cpu_seconds_all"])]
-        for shown, computed in zip(statsd["baseline_ratio_by_round"], by_round):
-            self.assertAlmostEqual(shown, computed, delta=0.01 * computed)  # of rounded times
-        self.assertAlmostEqual(statsd["baseline_ratio"], statistics.median(by_round),
-                               delta=0.01 * statsd["baseline_ratio"])
-        self.assertNotIn("baseline_ratio", baseline)
 
 
 class WorkdirTest(unittest.TestCase):

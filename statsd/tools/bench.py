@@ -198,10 +198,8 @@ def bench_ingest(path: str, rows: int, repeat: int, baseline: Optional[str] = No
         })
     floor = results[0]
     for loader in results[1:]:
-        by_round = [mine["cpu_seconds"] / theirs["cpu_seconds"]
-                    for theirs, mine in zip(runs["csv"], runs[loader["kind"]])]
-        loader["time_ratio_by_round"] = [round(ratio, 3) for ratio in by_round]
-        loader["time_ratio"] = statistics.median(by_round)
+        loader["time_ratio_by_round"], loader["time_ratio"] = _by_round(runs[loader["kind"]],
+                                                                        runs["csv"])
         loader["best_time_ratio"] = loader["cpu_seconds"] / floor["cpu_seconds"]
         loader["wall_ratio"] = loader["seconds"] / floor["seconds"]
         # Without /proc (not Linux) there is no peak RSS to compare.
@@ -209,11 +207,15 @@ def bench_ingest(path: str, rows: int, repeat: int, baseline: Optional[str] = No
                                if floor["peak_rss_mb"] else None)
     if baseline:
         statsd = results[1]
-        by_round = [mine["cpu_seconds"] / theirs["cpu_seconds"]
-                    for theirs, mine in zip(runs["baseline"], runs["statsd"])]
-        statsd["baseline_ratio_by_round"] = [round(ratio, 3) for ratio in by_round]
-        statsd["baseline_ratio"] = statistics.median(by_round)
+        statsd["baseline_ratio_by_round"], statsd["baseline_ratio"] = _by_round(
+            runs["statsd"], runs["baseline"])
     return results
+
+
+def _by_round(mine: List[dict], theirs: List[dict]) -> Tuple[List[float], float]:
+    """Each round's CPU-time ratio ``mine / theirs`` (rounded, in round order), and their median."""
+    ratios = [run["cpu_seconds"] / other["cpu_seconds"] for run, other in zip(mine, theirs)]
+    return [round(ratio, 3) for ratio in ratios], statistics.median(ratios)
 
 
 # -- the cost of a result file -------------------------------------------------
