@@ -48,6 +48,24 @@ def json_response(data: object, status: int = 200, headers: Sequence[Tuple[str, 
     return Response(status, json.dumps(data).encode(), JSON_TYPE, headers)
 
 
+# The three answers of the job cycle, as json.dumps writes them, built with %
+# (an int, and a job id that is ASCII letters, digits and "_" by its pattern):
+# json.dumps of a one-key dict was 17,500 instructions, and a third of what a
+# GET /api/num_jobs costs in the application (cachegrind, 2,000 calls).
+def job_id_body(job_id: str) -> bytes:
+    """``{"job_id": "job_id_N"}``, the answer to a job submitted."""
+    return b'{"job_id": "%s"}' % job_id.encode("ascii")
+
+
+def num_jobs_body(count: int) -> bytes:
+    """``{"num_jobs": N}``."""
+    return b'{"num_jobs": %d}' % count
+
+
+#: ``{"status": "running"}``
+RUNNING_BODY = json.dumps({"status": RUNNING}).encode()
+
+
 class Call:
     """One request as an endpoint sees it.
 
@@ -151,7 +169,7 @@ def submit_job(call: Call) -> Response:
     except QueueFull:
         raise Problem(503, "too many jobs queued, retry later", headers=[("Retry-After", "1")])
     call.detail = f"{call.detail} -> {job_id}"
-    return json_response({"job_id": job_id})
+    return Response(200, job_id_body(job_id), JSON_TYPE)
 
 
 #: The longest ``?wait=`` of get_results, in seconds: a waiting request holds a
@@ -186,7 +204,7 @@ def get_results(call: Call) -> Response:
         assert isinstance(payload, bytes)
         return _done(call, payload, as_csv)
     if state == RUNNING:
-        return json_response({"status": RUNNING}, headers=[NO_STORE])
+        return Response(200, RUNNING_BODY, JSON_TYPE, [NO_STORE])
     if state == ERROR:
         return json_response({"status": ERROR, "reason": payload})
     if state == EXPIRED:
@@ -307,7 +325,7 @@ def describe_job(call: Call) -> Response:
 
 
 def num_jobs(call: Call) -> Response:
-    return json_response({"num_jobs": call.server.jobs.pending()}, headers=[NO_STORE])
+    return Response(200, num_jobs_body(call.server.jobs.pending()), JSON_TYPE, [NO_STORE])
 
 
 def graceful_shutdown(call: Call) -> Response:

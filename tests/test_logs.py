@@ -1,4 +1,4 @@
-"""webserver.log when things go wrong: a full disk under it, and start-up errors.
+"""webserver.log when things go wrong: a full disk under it, and start-up errors; its layout.
 
 Why: an operator reads the log first.  A log file that cannot be written
 must cost one line on stderr (and one when it can be written again), never a
@@ -7,16 +7,51 @@ cannot start must say why in webserver.log as well as on stderr.  Each case
 runs the real server (``python3 -m statsd``) in a temporary directory.
 """
 
+import copy
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from support import (OBESITY, PROJECT, SAMPLE_CSV, Client, ServerProcess, run_statsd,
                      wait_for)
+
+from statsd import logs
+
+
+class LineLayoutTest(unittest.TestCase):
+    """statsd's formatter writes what ``logging.Formatter(FORMAT)`` would, faster."""
+
+    def records(self):
+        yield logging.LogRecord("statsd.http", logging.INFO, "", 0, '%s "%s %s" %d%s',
+                                ("127.0.0.1", "GET", "/api/num_jobs", 200, ""), None)
+        yield logging.LogRecord("statsd.jobs", logging.ERROR, "", 0, "job_id_3 error: %s",
+                                ("no data",), None)
+        yield logging.LogRecord("statsd", logging.WARNING, "", 0, "ends in a newline\n", (),
+                                None, sinfo="Stack (most recent call last):\n  here")
+        try:
+            raise ZeroDivisionError("boom")
+        except ZeroDivisionError:
+            yield logging.LogRecord("statsd.http", logging.ERROR, "", 0, "failed %d", (500,),
+                                    sys.exc_info())
+        for created in (1764547200.0, 1764547200.9996, 1764547259.0005):  # ms 000, 999, 000
+            record = logging.LogRecord("statsd", logging.INFO, "", 0, "at %s", (created,), None)
+            record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+            yield record
+
+    def test_the_same_lines_as_the_stock_formatter(self):
+        fast, stock = logs.LineFormatter(), logging.Formatter(logs.FORMAT, logs.DATE_FORMAT)
+        stock.converter = time.gmtime
+        for record in self.records():
+            with self.subTest(message=record.msg):
+                expected = stock.format(copy.copy(record))
+                self.assertEqual(fast.format(copy.copy(record)), expected)
+                self.assertRegex(expected, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
 class FullDiskTest(unittest.TestCase):

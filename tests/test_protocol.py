@@ -18,6 +18,7 @@ from urllib.parse import quote
 from support import OBESITY, ServedTestCase
 from test_framing import FOLLOW_UP, read_response
 
+from statsd import api
 from statsd.api import ROUTES
 
 BODY = json.dumps({"question": OBESITY}).encode()
@@ -127,6 +128,30 @@ class ProtocolTest(ServedTestCase):
                 self.assertEqual(first[1]["connection"], "close")
                 self.assertEqual(json.loads(first[2])["status"], "error")
         self.assertEqual(len(self.client.get("/api/jobs")[1]["data"]), before + 1)
+
+
+class CycleBodiesTest(ServedTestCase):
+    """The answers of the job cycle are built without json.dumps: the bytes must be its bytes."""
+
+    def body(self, method: str, path: str, body: bytes = b"") -> bytes:
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        self.addCleanup(connection.close)
+        connection.request(method, path, body=body or None,
+                           headers={"Content-Type": "application/json"} if body else {})
+        return connection.getresponse().read()
+
+    def test_job_id_num_jobs_and_running_are_what_json_dumps_writes(self):
+        submitted = self.body("POST", "/api/global_mean", BODY)
+        job_id = json.loads(submitted)["job_id"]
+        self.assertEqual(submitted, json.dumps({"job_id": job_id}).encode())
+        self.client.wait_result(job_id)
+        counted = self.body("GET", "/api/num_jobs")
+        self.assertEqual(counted, json.dumps({"num_jobs": json.loads(counted)["num_jobs"]}).encode())
+        self.assertEqual(api.RUNNING_BODY, json.dumps({"status": "running"}).encode())
+        for count in (0, 7, 10 ** 12):
+            self.assertEqual(api.num_jobs_body(count), json.dumps({"num_jobs": count}).encode())
+        for job_id in ("job_id_1", "job_id_999999999999999999"):
+            self.assertEqual(api.job_id_body(job_id), json.dumps({"job_id": job_id}).encode())
 
 
 class QueryPolicyTest(ServedTestCase):
