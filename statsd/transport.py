@@ -529,26 +529,33 @@ class Connection:
 
     def write(self, data: bytes) -> bool:
         """Send ``data`` whole, waiting for the socket at most ``timeout``; False if not."""
-        view = memoryview(data)
-        deadline = 0.0
-        poller = None
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return False
+        if sent == len(data):
+            return True  # nearly always: an answer fits in the socket's buffer
+        return self._write_rest(memoryview(data)[sent:])
+
+    def _write_rest(self, view: memoryview) -> bool:
+        """What :meth:`write` could not send at once, as the socket takes it."""
+        deadline = time.monotonic() + self.timeout
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
         while view:
-            try:
-                sent = self.sock.send(view)
-                view = view[sent:]
-                continue
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                return False
-            if poller is None:
-                deadline = time.monotonic() + self.timeout
-                poller = select.poll()
-                poller.register(self.sock, select.POLLOUT)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             poller.poll(remaining * 1000)
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return False
+            view = view[sent:]
         return True
 
     def close(self) -> None:
@@ -573,8 +580,12 @@ def _line_or_none(raw: bytes) -> Optional[RequestLine]:
 class Pool:
     """``size`` handler threads answering connections that hold a whole request.
 
-    ``self._ready`` is guarded by ``self._lock`` (a Condition), and so are
-    ``self._idle`` and ``self._keepers``.  A connection is in exactly one
+    ``self._ready`` is guarded by ``self._mutex``, and so are ``self._idle``,
+    ``self._keepers`` and ``self._closed``; ``self._work`` is a Condition on
+    that same lock, notified when a connection is queued or the pool closes
+    (as ``queue.Queue``'s ``mutex`` and ``not_empty``: the lock is taken as a
+    plain lock, in C, where only a wait or a notify needs the Condition).  A
+    connection is in exactly one
     place: the loop, the ready queue, or one thread.  ``idle_threads`` reads
     ``_idle`` without the lock: a stale answer only makes the accepting thread
     give a new connection to the loop instead of to a thread, which is safe.
@@ -583,7 +594,8 @@ class Pool:
     def __init__(self, size: int, serve: Callable[["Worker", Connection], None]) -> None:
         self.size = size
         self._serve = serve
-        self._lock = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._work = threading.Condition(self._mutex)
         self._ready: Deque[Connection] = collections.deque()
         self._idle = 0
         self._keepers: List["Worker"] = []
@@ -604,12 +616,12 @@ class Pool:
         ``fresh``: a new connection with no request yet, taken only by an idle
         thread (else it waits in the loop: no thread is taken from a keeper).
         """
-        with self._lock:
+        with self._mutex:
             if self._closed:
                 return False
             if self._idle > len(self._ready):
                 self._ready.append(connection)
-                self._lock.notify()
+                self._work.notify()
                 return True
             if fresh:
                 return False
@@ -625,7 +637,7 @@ class Pool:
     def overdue(self, now: float) -> List[Connection]:
         """Take the connections that waited more than QUEUE_WAIT for a thread."""
         late = []
-        with self._lock:
+        with self._mutex:
             while self._ready and self._ready[0].queued_at and now - self._ready[0].queued_at > QUEUE_WAIT:
                 late.append(self._ready.popleft())
         return late
@@ -634,13 +646,13 @@ class Pool:
         return bool(self._ready)  # a stale answer costs one hand-off, or one keep
 
     def take(self) -> Optional[Connection]:
-        with self._lock:
+        with self._mutex:
             self._idle += 1
             try:
                 while not self._ready:
                     if self._closed:
                         return None
-                    self._lock.wait()
+                    self._work.wait()
                 connection = self._ready.popleft()
                 connection.queued_at = 0.0
                 return connection
@@ -648,12 +660,12 @@ class Pool:
                 self._idle -= 1
 
     def keep(self, worker: "Worker") -> None:
-        with self._lock:
+        with self._mutex:
             self._keepers.append(worker)
 
     def stop_keeping(self, worker: "Worker") -> bool:
         """False when another thread preempted ``worker`` (it is wanted for queued work)."""
-        with self._lock:
+        with self._mutex:
             try:
                 self._keepers.remove(worker)
                 return True
@@ -661,12 +673,12 @@ class Pool:
                 return False
 
     def close(self) -> List[Connection]:
-        with self._lock:
+        with self._mutex:
             self._closed = True
             for keeper in self._keepers:
                 keeper.preempt()
             self._keepers.clear()
-            self._lock.notify_all()
+            self._work.notify_all()
             left = list(self._ready)
             self._ready.clear()
             return left
@@ -919,9 +931,11 @@ class Transport:
         self._refused_lingering = 0
         self._started = False
         # Requests between "taken by a handler thread" and "answer written",
-        # guarded by the Condition, so that stopping never cuts an answer.
+        # guarded by _answering_mutex, so that stopping never cuts an answer;
+        # _answered, a Condition on that lock, is notified when none is left.
         self._answering = 0
-        self._answered = threading.Condition(threading.Lock())
+        self._answering_mutex = threading.Lock()
+        self._answered = threading.Condition(self._answering_mutex)
         self.pool = Pool(threads, self._serve)
         self.loop = Loop(self._ready, self._fail, self._expired, self._overdue)
 
@@ -994,13 +1008,14 @@ class Transport:
                 connection.ready = None
                 if not self._answer_one(connection, request):
                     return
-                try:
-                    connection.ready = connection.next_request()  # pipelined
-                except BadRequest as problem:
-                    self._fail(connection, problem)
-                    return
-                if connection.ready is not None:
-                    continue
+                if connection.buffer:  # pipelined: the next request may be there already
+                    try:
+                        connection.ready = connection.next_request()
+                    except BadRequest as problem:
+                        self._fail(connection, problem)
+                        return
+                    if connection.ready is not None:
+                        continue
             if self.pool.work_waiting():
                 self.loop.add(connection)  # this thread is wanted elsewhere
                 return
@@ -1010,7 +1025,7 @@ class Transport:
     def _answer_one(self, connection: Connection, request: Request) -> bool:
         """Answer ``request``; True when the connection stays open for the next one."""
         head = request.head
-        with self._answered:
+        with self._answering_mutex:
             self._answering += 1
         try:
             try:
@@ -1026,7 +1041,7 @@ class Transport:
             connection.answered += 1
             written = connection.write(data)
         finally:
-            with self._answered:
+            with self._answering_mutex:
                 self._answering -= 1
                 if not self._answering:
                     self._answered.notify_all()
@@ -1070,7 +1085,11 @@ class Transport:
                         worker.drain_wake()
                         self.loop.add(connection)
                         return False
-                if not any(event_fd == fd for event_fd, _ in events):
+                readable = False
+                for event_fd, _ in events:  # at most two: the connection, the wake-up pair
+                    if event_fd == fd:
+                        readable = True
+                if not readable:
                     if connection.deadline <= time.monotonic():
                         self._expired(connection, time.monotonic())
                     elif time.monotonic() >= end:

@@ -16,7 +16,7 @@ import time
 import unittest
 from typing import List
 
-from support import ServedTestCase, Threads, proc_status_mb
+from support import PROJECT, ServedTestCase, Threads, proc_status_mb
 from test_framing import read_response
 
 SLOW_HEADS = 300
@@ -102,6 +102,33 @@ class SlowClientsTest(ServedTestCase):
         self.assertEqual(statuses, [431] * 50)
         self.assertLess(max(peak), 150, f"RSS peaked at {max(peak):.0f} MB")
         self.assertEqual(self.client.get("/api/num_jobs")[0], 200)
+
+
+
+class SlowReaderTest(ServedTestCase):
+    """An answer larger than the socket takes at once goes out whole to a client that reads slowly."""
+
+    def test_pipelined_answers_reach_a_slow_reader_whole(self):
+        with open(os.path.join(PROJECT, "statsd", "static", "dashboard.js"), "rb") as handle:
+            expected = handle.read()
+        count = 200  # 200 x 36 KB: more than the sockets take (tcp_wmem allows 4 MB)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        self.addCleanup(sock.close)
+        sock.connect(("127.0.0.1", self.server.port))
+        sock.sendall(b"GET /static/dashboard.js HTTP/1.1\r\nHost: statsd\r\n\r\n" * count)
+        time.sleep(0.5)  # the server's sends fill both buffers and wait for the client
+        buffer = bytearray()
+        for number in range(count):
+            response = read_response(sock, buffer)
+            self.assertIsNotNone(response, f"answer {number + 1} of {count}")
+            status, _, body = response
+            self.assertEqual(status, 200)
+            self.assertEqual(body, expected, f"answer {number + 1} of {count}")
+            time.sleep(0.005)
+        status, _ = self.client.get("/api/num_jobs")  # and the server serves on
+        self.assertEqual(status, 200)
 
 
 if __name__ == "__main__":
