@@ -150,7 +150,9 @@ class JobManager:
     # -- the workers --------------------------------------------------------
 
     def _run(self, job: Job) -> None:
-        log.info("%s running", job.id)
+        # A job logs "queued" when accepted and "done" (or "error") when it
+        # ends, with the time it ran; a line for "running" as well cost a
+        # log record (44,000 instructions, cachegrind) in a cycle of 760,000.
         started = time.perf_counter()
         reason = None
         payload: Optional[bytes] = None
@@ -170,9 +172,10 @@ class JobManager:
         self._table.finish(job, reason, payload, written)
         seconds = time.perf_counter() - started
         if reason is None:
-            log.info("%s done", job.id)
+            log.info("%s done in %.1f ms", job.id, seconds * 1000)
         else:
-            log.error("%s error: %s", job.id, reason, exc_info=failure)
+            log.error("%s error: %s (after %.1f ms)", job.id, reason, seconds * 1000,
+                      exc_info=failure)
         self._report(job, DONE if reason is None else ERROR, seconds)
 
     def _report(self, job: Job, outcome: str, seconds: float) -> None:

@@ -318,8 +318,9 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(count('"GET /api/get_results/job_id_777" 404'), 1)
         self.assertGreaterEqual(count(f'"GET /api/get_results/{job_id}" 200'), 1)
         self.assertEqual(count('"GET /api/graceful_shutdown" 200'), 1)
-        for transition in ("queued", "running", "done"):
+        for transition in ("queued", "done in"):
             self.assertEqual(count(f"{job_id} {transition}"), 1, transition)
+        self.assertEqual(count(f"{job_id} running"), 0)  # "done" carries the run time
 
 
 class RestartTest(unittest.TestCase):
