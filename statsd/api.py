@@ -647,9 +647,10 @@ def dispatch(call: Call, cors: bool = False) -> Response:
                         ("Access-Control-Allow-Headers", "Content-Type"),
                         ("Access-Control-Max-Age", "600")]
         return Response(204, b"", JSON_TYPE, headers)
-    try:
-        call.params = parse_query(call.query, route.query_names,
-                                  [p.name for p in route.parameters if p.repeatable])
-    except BadRequest as problem:
-        raise Problem(400, str(problem))
+    if call.query:  # most requests have none (the names are listed only for those that do)
+        try:
+            call.params = parse_query(call.query, route.query_names,
+                                      [p.name for p in route.parameters if p.repeatable])
+        except BadRequest as problem:
+            raise Problem(400, str(problem))
     return route.endpoint(call)

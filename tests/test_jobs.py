@@ -14,12 +14,14 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 from inprocess import HeldCompute, InProcessServer
 from support import Threads, assert_close, conformance_cases
 
 from statsd.app import StartupError
+from statsd.job import Finished
 from statsd.jobs import JobDescription
 from statsd.jobtable import IdRanges, gaps
 from statsd.request import JobRequest
@@ -265,6 +267,31 @@ class AppTest(unittest.TestCase):
                              (200, {"status": "done", "data": data}))
             self.assertEqual(client.post(endpoint, body), (200, {"job_id": "job_id_2"}))
             assert_close(self, client.wait_result("job_id_2")["data"], expected)
+
+
+class FinishedTest(unittest.TestCase):
+    """A job's end, awaited by any number of pollers: each learns of it, none waits past it."""
+
+    def test_a_wait_before_the_end_times_out_and_every_waiter_wakes_at_the_end(self):
+        finished = Finished()
+        self.assertFalse(finished.wait(0))
+        self.assertFalse(finished.wait(0.01))
+        woken = []
+        lock = threading.Lock()
+
+        def waiter(index: int) -> None:
+            result = finished.wait(30)
+            with lock:
+                woken.append(result)
+
+        with Threads(8, waiter):
+            time.sleep(0.05)  # the eight are waiting
+            self.assertEqual(woken, [])
+            finished.set()
+        self.assertEqual(woken, [True] * 8)
+        self.assertTrue(finished.wait(0))  # and later ones return at once
+        self.assertTrue(finished.wait(None))
+        self.assertTrue(finished.wait(-1))  # a deadline already past is no wait, not an error
 
 
 class IdRangesTest(unittest.TestCase):
