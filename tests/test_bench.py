@@ -11,6 +11,7 @@ ceiling, its get against the bare one.
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import unittest
 
 from support import PROJECT
 
-from statsd.tools import bench
+from statsd.tools import bench, opcost
 
 
 class BenchSmokeTest(unittest.TestCase):
@@ -212,6 +213,45 @@ class WorkdirTest(unittest.TestCase):
                                   completed.stderr)
                     self.assertNotIn("Traceback", completed.stderr)
                     self.assertFalse(os.path.exists(missing))
+
+
+class InstructionCountTest(unittest.TestCase):
+    """``opcost --instructions``: counts read from valgrind, one operation's share of them."""
+
+    class Stopped:
+        kind = "statsd"
+
+        def __init__(self, stderr: str) -> None:
+            self.stderr = stderr
+
+        def stop(self) -> str:
+            return self.stderr
+
+    def test_the_count_is_read_from_valgrinds_summary(self):
+        summary = "==4242== \n==4242== I   refs:      1,234,567\n"
+        self.assertEqual(opcost.instructions(self.Stopped(summary), "get", [], 0), 1234567)
+        with self.assertRaisesRegex(RuntimeError, "no instruction count from valgrind"):
+            opcost.instructions(self.Stopped("valgrind: not found"), "get", [], 0)
+
+    @unittest.skipUnless(shutil.which("valgrind"), "valgrind is not installed "
+                         "(Debian: apt-get install valgrind); the count parsing is tested above")
+    def test_a_run_under_cachegrind_gives_both_servers_a_count_and_their_ratio(self):
+        # One round of few operations: a count is steady to about a million
+        # instructions a run, so no magnitude is asserted, only that each
+        # server was counted and the ratio is the quotient of the counts shown.
+        completed = subprocess.run(
+            [sys.executable, "-m", "statsd.tools.opcost", "--instructions", "--modes", "get",
+             "--rounds", "1", "--operations", "100", "--rows", "2000"],
+            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        self.assertEqual(completed.returncode, 0, completed.stderr[-2000:])
+        self.assertIn("| mode | server | instructions per op, best | median | ratio (median) |",
+                      completed.stdout)
+        rows = {line.split("|")[2].strip(): line.split("|")
+                for line in completed.stdout.splitlines() if line.startswith("| get |")}
+        self.assertEqual(set(rows), {"bare ceiling", "statsd"})
+        counts = {server: float(row[4].strip().replace(",", "")) for server, row in rows.items()}
+        ratio = float(rows["statsd"][5].split("x")[0])
+        self.assertAlmostEqual(ratio, counts["statsd"] / counts["bare ceiling"], delta=0.01)
 
 
 class PercentileTest(unittest.TestCase):

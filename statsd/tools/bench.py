@@ -307,6 +307,7 @@ class Servers(NamedTuple):
     statsd_args: Tuple[str, ...] = ()  # more arguments for statsd
     baseline: Optional[str] = None  # another checkout of statsd, run as "baseline"
     baseline_args: Tuple[str, ...] = ()  # more arguments for the baseline
+    wrapper: Tuple[str, ...] = ()  # a command the server runs under (opcost: valgrind)
 
 
 def servers_of(mode: str, settings: Servers = Servers()) -> Tuple[str, ...]:
@@ -342,7 +343,8 @@ class ServerUnderTest:
             if settings.shape_workers:
                 command += ["--workers", str(settings.shape_workers)]
         self._stderr = open(os.path.join(self.directory, "stderr.txt"), "w")
-        self.process = subprocess.Popen(command, cwd=self.directory, env=_child_env(root),
+        self.process = subprocess.Popen([*settings.wrapper, *command], cwd=self.directory,
+                                        env=_child_env(root),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=self._stderr, text=True)
         self.port = self._read_port()
@@ -352,9 +354,8 @@ class ServerUnderTest:
         for line in self.process.stdout:
             if "serving on http://127.0.0.1:" in line:
                 return int(line.split("127.0.0.1:")[1].split()[0].rstrip("/"))
-        self.stop()
-        with open(self._stderr.name) as handle:
-            raise RuntimeError(f"{self.kind} did not start: {handle.read()[-500:]}")
+        stderr = self.stop()  # which removes the directory, stderr.txt with it
+        raise RuntimeError(f"{self.kind} did not start: {stderr[-500:]}")
 
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
@@ -377,7 +378,8 @@ class ServerUnderTest:
             time.sleep(0.05)
         return time.monotonic() - started
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s); return what it wrote on stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -388,7 +390,13 @@ class ServerUnderTest:
         assert self.process.stdout is not None  # stdout=PIPE
         self.process.stdout.close()
         self._stderr.close()
+        try:
+            with open(self._stderr.name, errors="replace") as handle:
+                stderr = handle.read()
+        except OSError:
+            stderr = ""
         shutil.rmtree(self.directory, ignore_errors=True)
+        return stderr
 
 
 # -- the load generator -------------------------------------------------------
