@@ -53,5 +53,6 @@ class JobRequest(NamedTuple):
         body: Dict[str, object] = {"endpoint": self.endpoint, "question": self.question}
         if self.state is not None:
             body["state"] = self.state
-        body.update(self.filters.active())
+        if self.filters != NO_FILTERS:
+            body.update(self.filters.active())
         return body
