@@ -9,6 +9,7 @@ on stderr and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -214,6 +215,16 @@ def _serve(args: argparse.Namespace, threads: int, say) -> int:
     if any(app.recovered.values()):
         say(app.recovery_summary())
     _install_signal_handlers(app.server)
+    # What start-up built (the dataset's sums above all) lives as long as the
+    # process.  Moved out of the cyclic collector's reach, it is no longer
+    # walked by each full collection: a walk of 9 ms at 10,000 rows and 14 ms
+    # at 100,000 (gc.collect() after load_csv), a pause for every request in
+    # flight, at moments that depend on how the threads interleave.  Under
+    # cachegrind, one such collection (about 20 M instructions) happened in
+    # some runs of 330 requests and not in others; with the freeze, five
+    # runs agree within 0.1 %.  Objects made later are collected as before.
+    gc.collect()
+    gc.freeze()
     app.start()
     log.info("serving on %s with %d worker threads, results in %s", app.url, threads, app.store.directory)
     say(f"serving on {app.url} with {threads} worker threads (Ctrl-C to stop)")
