@@ -244,8 +244,11 @@ class StatsRequestHandler(BaseHTTPRequestHandler):
     @staticmethod
     def _params_for_log(call: api.Call) -> str:
         """The query string and the body (both if there are both), printable, cut short."""
-        params = " ".join(part for part in (call.query, call.detail) if part)
-        return f" {printable(params)}" if params else ""
+        query, detail = call.query, call.detail
+        if not (query or detail):
+            return ""  # most requests: a GET without a query string
+        params = f"{query} {detail}" if query and detail else query or detail
+        return f" {printable(params)}"
 
     def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.client_address[0], format % args)

@@ -342,7 +342,9 @@ def _http_date() -> str:
     return text
 
 
-_PHRASES: Dict[int, str] = {status.value: status.phrase for status in HTTPStatus}
+#: "HTTP/1.1 200 OK\r\n", and so on for every status, built once.
+_STATUS_LINES: Dict[int, str] = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n"
+                                 for status in HTTPStatus}
 
 
 def encode(response: Response, server: str, *, close: bool, keep_alive_10: bool = False,
@@ -353,23 +355,22 @@ def encode(response: Response, server: str, *, close: bool, keep_alive_10: bool 
     which is kept only if the answer says so.  1xx, 204 and 304 have no body.
     """
     status = response.status
-    lines = [f"HTTP/1.1 {status} {_PHRASES.get(status, '')}\r\n"
-             f"Server: {server}\r\nDate: {_http_date()}\r\n"]
-    bodyless = status < 200 or status in (204, 304)
+    status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"
+    head = f"{status_line}Server: {server}\r\nDate: {_http_date()}\r\n"
+    bodyless = status < 200 or status == 204 or status == 304
     if not bodyless:
-        lines.append(f"Content-Type: {response.content_type}\r\n"
-                     f"Content-Length: {len(response.body)}\r\n")
+        head += (f"Content-Type: {response.content_type}\r\n"
+                 f"Content-Length: {len(response.body)}\r\n")
     for name, value in response.headers:
-        lines.append(f"{name}: {value}\r\n")
+        head += f"{name}: {value}\r\n"
     for name, value in extra:
-        lines.append(f"{name}: {value}\r\n")
+        head += f"{name}: {value}\r\n"
     if close:
-        lines.append("Connection: close\r\n")
+        head += "Connection: close\r\n"
     elif keep_alive_10:
-        lines.append("Connection: keep-alive\r\n")
-    lines.append("\r\n")
-    head = "".join(lines).encode("latin-1")
-    return head if head_only or bodyless else head + response.body
+        head += "Connection: keep-alive\r\n"
+    data = (head + "\r\n").encode("latin-1")
+    return data if head_only or bodyless else data + response.body
 
 
 def printable(text: str, limit: int = 300) -> str:
