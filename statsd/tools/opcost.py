@@ -153,9 +153,12 @@ def table(results: Dict[str, Dict[str, List[float]]], unit: str = "CPU us") -> s
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m statsd.tools.opcost",
-        description="Server CPU time per operation, one sequential client, servers in turns.")
+        description="Server CPU time (or, with --instructions, instructions) per operation, "
+                    "one sequential client, servers in turns.")
     parser.add_argument("--modes", type=bench.mode_list, default=",".join(bench.MODES))
-    parser.add_argument("--rounds", type=int, default=5, help="turns of each server (best is kept)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="turns of each server (ratios: the best round's CPU time, the "
+                             "median round's instructions)")
     parser.add_argument("--operations", type=int, default=None,
                         help="operations per round (default: 1,500; 300 with --instructions)")
     parser.add_argument("--rows", type=int, default=None,
