@@ -217,7 +217,7 @@ def _serve(args: argparse.Namespace, threads: int, say) -> int:
     _install_signal_handlers(app.server)
     # What start-up built (the dataset's sums above all) lives as long as the
     # process.  Moved out of the cyclic collector's reach, it is no longer
-    # walked by each full collection: a walk of 9 ms at 10,000 rows and 14 ms
+    # walked by each full collection: a walk of 9 ms at 10,000 rows and 10-14 ms
     # at 100,000 (gc.collect() after load_csv), a pause for every request in
     # flight, at moments that depend on how the threads interleave.  Under
     # cachegrind, one such collection (about 20 M instructions) happened in
