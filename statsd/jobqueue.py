@@ -3,7 +3,7 @@
 Why not ``queue.Queue``: a job must be refused at once when the queue is full
 (503, and no job id used up), the workers must learn that no job will come
 any more (shutdown), and the "queued" line of a job must be logged before any
-worker can take it and log "running".  It is built the way ``queue.Queue``
+worker can take it and log "done".  It is built the way ``queue.Queue``
 is: a deque guarded by one Condition.
 """
 
@@ -39,7 +39,7 @@ class JobQueue:
         self.maxsize = maxsize
         # The condition's lock guards _items and _closed.  A job's "queued"
         # line is logged under it, after the checks and before the job is
-        # appended, so no worker can log "running" for a job before it, and no
+        # appended, so no worker can log "done" for a job before it, and no
         # refused job is ever logged as queued.  len() and closed are read
         # without it: a snapshot that may be stale by the time it is used.
         self._condition = threading.Condition(threading.Lock())
