@@ -466,7 +466,7 @@ def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
     missing = len(slices.groups) - len(group_totals)
     group_totals.extend([0.0] * missing)
     group_counts.extend([0] * missing)
-    missing = len(slices.index) - len(cell_totals)
+    missing = len(slices.cells) - len(cell_totals)
     cell_totals.frombytes(bytes(cell_totals.itemsize * missing))  # zero bytes: 0.0
     cell_counts.extend([0] * missing)
 
@@ -475,19 +475,21 @@ class _Slices:
     """Numbers for the (category, stratification) groups and the cells met.
 
     A cell is one (category, stratification, YearStart text); its number is
-    its place in ``index``, whose keys are in the order the cells were met.
+    its place in ``cells``, in the order the cells were met.
     """
 
     def __init__(self) -> None:
         self.groups: Dict[Group, int] = {}
-        #: (category, stratification, YearStart text) -> (group number, cell number)
-        self.index: Dict[Tuple[str, str, str], Tuple[int, int]] = {}
-        #: the same numbers, category -> stratification -> YearStart text -> numbers
+        #: (category, stratification, YearStart text) of each cell, by cell number
+        self.cells: List[Tuple[str, str, str]] = []
+        #: category -> stratification -> YearStart text -> (group number, cell number)
         self.nested: Dict[str, Dict[str, Dict[str, Tuple[int, int]]]] = {}
 
     def add(self, category: str, stratification: str, year: str) -> Tuple[int, int]:
+        """Number a cell the rows have not had yet (and its group, if new)."""
         group = self.groups.setdefault((category, stratification), len(self.groups))
-        numbers = self.index[category, stratification, year] = (group, len(self.index))
+        numbers = (group, len(self.cells))
+        self.cells.append((category, stratification, year))
         self.nested.setdefault(category, {}).setdefault(stratification, {})[year] = numbers
         return numbers
 
@@ -501,7 +503,7 @@ def _build(dataset: Dataset, places: Dict[str, Dict[str, _PlaceSums]], slices: _
     questions = dataset.questions
     groups = list(slices.groups)
     table = dataset.cells = [Cell(category, stratification, _year(year))
-                             for category, stratification, year in slices.index]
+                             for category, stratification, year in slices.cells]
     loaded = 0
     for question, by_location in places.items():
         data = questions[question] = QuestionData(question)
