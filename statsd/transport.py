@@ -16,6 +16,11 @@ does what the Python servers that survive slow clients do:
   (``KEEP_SECONDS``), so a client doing back-to-back requests is answered by
   one thread with no hand-off per request; a connection that goes quiet, or
   whose thread is wanted for a waiting request, goes back to the loop.
+  The first ``KEEP_SLICE`` of that wait is one blocking ``recv`` (the socket
+  stays blocking, with ``SO_RCVTIMEO``; every other read and write passes
+  ``MSG_DONTWAIT``), as the bare ``http.server`` thread does: a ``poll`` and
+  then a ``recv`` each let go of the GIL, and on this interpreter each
+  let-go is a hand-off to another thread and back.
 * **RFC 9112, strictly** (:func:`parse_head`): one way to frame a request, and
   every doubt a 400 that closes the connection, so that no body is ever read
   as a request.
@@ -39,6 +44,7 @@ import re
 import select
 import selectors
 import socket
+import struct
 import threading
 import time
 from email.utils import formatdate
@@ -60,6 +66,11 @@ MAX_BODY = 64 * 1024
 #: next request, before it gives the connection back to the loop.
 KEEP_SECONDS = 0.5
 
+#: The first part of a keep, waited in one blocking ``recv``: a thread wanted
+#: for a waiting request is called away after it, so this is also the longest
+#: such a request waits for a keeper (within ``QUEUE_WAIT``).
+KEEP_SLICE = 0.1
+
 #: Longest wait of a complete request for a handler thread; then 503.
 QUEUE_WAIT = 0.5
 
@@ -71,6 +82,14 @@ LINGER_SECONDS = 2.0
 SWEEP_SECONDS = 0.1
 
 READ_SIZE = 65536
+
+#: ``recv``/``send`` flag for a call that must not block on a blocking socket;
+#: 0 where the system has none (then sockets are made non-blocking and a keep
+#: waits in ``poll`` alone).
+DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+#: ``SO_RCVTIMEO`` of a connection: ``KEEP_SLICE`` as a ``struct timeval``.
+_SLICE_TIMEVAL = struct.pack("ll", 0, int(KEEP_SLICE * 1_000_000))
 
 #: The Content-Length taken for one of more than 15 digits (over any limit).
 TOO_LONG = 10 ** 15
@@ -418,19 +437,23 @@ class Connection:
     def receive(self) -> bool:
         """Read what has arrived; False when nothing could be read (would block)."""
         try:
-            data = self.sock.recv(READ_SIZE)
+            data = self.sock.recv(READ_SIZE, DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return False
+        self.take(data)
+        return True
+
+    def take(self, data: bytes) -> None:
+        """What ``recv`` gave: into the buffer (b"": the client closed its side)."""
         if not data:
             self.eof = True
-            return True
+            return
         if self.state == LINGER:
-            return True  # discarded
+            return  # discarded
         if self.state == IDLE:
             self.state = HEAD
             self.deadline = time.monotonic() + self.timeout
         self.buffer += data
-        return True
 
     def next_request(self) -> Optional[Request]:
         """The request now whole in the buffer, or None while it is incomplete.
@@ -514,7 +537,7 @@ class Connection:
     def write(self, data: bytes) -> bool:
         """Send ``data`` whole, waiting for the socket at most ``timeout``; False if not."""
         try:
-            sent = self.sock.send(data)
+            sent = self.sock.send(data, DONTWAIT)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
@@ -534,7 +557,7 @@ class Connection:
                 return False
             poller.poll(remaining * 1000)
             try:
-                sent = self.sock.send(view)
+                sent = self.sock.send(view, DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
@@ -542,10 +565,14 @@ class Connection:
             view = view[sent:]
         return True
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Give back the connection's slot (``on_close``), once; :meth:`close` does it too."""
         if self.on_close is not None:
             on_close, self.on_close = self.on_close, None
             on_close()
+
+    def close(self) -> None:
+        self.release()
         try:
             self.sock.close()
         except OSError:
@@ -959,8 +986,11 @@ class Transport:
     def accept(self, sock: socket.socket, address: Tuple[str, int]) -> None:
         """A new connection, from the accepting thread: never blocks."""
         try:
-            sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if DONTWAIT:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _SLICE_TIMEVAL)
+            else:
+                sock.setblocking(False)
         except OSError:
             sock.close()
             return
@@ -1042,6 +1072,9 @@ class Transport:
             self.loop.linger(connection)  # it sent more than we read
             self.loop.add(connection)
         else:
+            # The slot first: a client that sees the close may connect again at
+            # once, and must not be refused for the connection it just closed.
+            connection.release()
             try:
                 connection.sock.shutdown(socket.SHUT_WR)
             except OSError:
@@ -1054,10 +1087,14 @@ class Transport:
         False when the connection went elsewhere: back to the loop (quiet, or
         this thread was called away), or closed.
         """
+        end = time.monotonic() + KEEP_SECONDS
+        if DONTWAIT and connection.deadline - time.monotonic() > KEEP_SLICE:
+            whole = self._keep_blocking(worker, connection)
+            if whole is not None:
+                return whole
         fd = connection.fileno()
         worker.poller.register(fd, select.POLLIN)
         try:
-            end = time.monotonic() + KEEP_SECONDS
             while True:
                 now = time.monotonic()
                 wait = min(end, connection.deadline) - now
@@ -1098,6 +1135,44 @@ class Transport:
                     return False
         finally:
             worker.poller.unregister(fd)
+
+    def _keep_blocking(self, worker: Worker, connection: Connection) -> Optional[bool]:
+        """The first ``KEEP_SLICE`` of a keep, in one blocking ``recv``.
+
+        True or False as :meth:`_keep`; None when the wait goes on in ``poll``
+        (nothing came in the slice, or only part of a request).  The thread
+        is a keeper meanwhile, so that a waiting request can call it away: it
+        sees the call when ``recv`` returns, at most ``KEEP_SLICE`` later.
+        """
+        self.pool.keep(worker)
+        try:
+            data: Optional[bytes] = connection.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):  # SO_RCVTIMEO: the slice is over
+            data = None
+        except OSError as error:
+            if not self.pool.stop_keeping(worker):
+                worker.drain_wake()
+            self._fail(connection, error)
+            return False
+        if data is not None:
+            connection.take(data)
+        if not self.pool.stop_keeping(worker):
+            worker.drain_wake()
+            self.loop.add(connection)  # the loop parses what came (see Loop._adopt)
+            return False
+        if data is None:
+            return None
+        try:
+            connection.ready = connection.next_request()
+        except BadRequest as problem:
+            self._fail(connection, problem)
+            return False
+        if connection.ready is not None:
+            return True
+        if connection.eof:
+            self._fail(connection, EOFError())
+            return False
+        return None
 
     # -- the transport's own answers (any thread that owns the connection) ---------
 
@@ -1170,7 +1245,7 @@ class Transport:
         if route is not None and self.observer is not None:
             self.observer(route, response.status, 0.0)
         try:
-            connection.sock.send(data)  # small: the socket buffer takes it whole
+            connection.sock.send(data, DONTWAIT)  # small: the socket buffer takes it whole
         except OSError:
             connection.close()
             return

@@ -436,7 +436,7 @@ class ConnectionsTest(ErrorAnswers, ServedTestCase):
             sock.sendall(post("/api/global_mean", body, length=len(body) + 10))
         for sock in liars:
             answer = sock.recv(65536)
-            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer[:80])
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408 "), answer)
             self.assertIn(b'"status": "error"', answer)
         self.assertTrue(wait_for(self.served, interval=0.1), "the threads were not freed")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import unittest
 from typing import List, Tuple
 from unittest import mock
@@ -102,6 +103,37 @@ class MoreClientsThanThreadsTest(unittest.TestCase):
             with Threads(8, run, timeout=60):
                 pass
         self.assertEqual(statuses, [200] * 320)
+
+
+class KeptConnectionsTest(unittest.TestCase):
+    """A thread keeping a quiet connection is called away for a client that has a request."""
+
+    def test_every_thread_keeping_a_quiet_client_does_not_refuse_a_new_one(self):
+        with InProcessServer(handler_threads=2) as server:
+            quiet = []
+            for _ in range(2):  # each thread answers one, then keeps its connection
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                self.addCleanup(sock.close)
+                sock.sendall(REQUEST)
+                self.assertEqual(read_response(sock, bytearray())[0], 200)
+                quiet.append(sock)
+            for _ in range(5):  # each time both threads are keeping (a new keep after each answer)
+                for sock in quiet:
+                    sock.sendall(REQUEST)
+                    self.assertEqual(read_response(sock, bytearray())[0], 200)
+                status, _, body = ask(server.port)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(json.loads(body), {"num_jobs": 0})
+
+    def test_a_request_sent_in_pieces_to_a_keeping_thread_is_whole(self):
+        with InProcessServer(handler_threads=1) as server:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(REQUEST)
+                self.assertEqual(read_response(sock, bytearray())[0], 200)
+                for piece in (REQUEST[:7], REQUEST[7:20], REQUEST[20:]):
+                    sock.sendall(piece)  # the first piece ends the keep's blocking recv
+                    time.sleep(0.05)
+                self.assertEqual(read_response(sock, bytearray())[0], 200)
 
 
 class MetricsHooksTest(unittest.TestCase):
