@@ -62,6 +62,16 @@ def port_number(text: str) -> int:
     return whole_number(text, 0, 65535)
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -103,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker threads (default: TP_NUM_OF_THREADS, else the CPU count)")
     parser.add_argument("--log-file", default="webserver.log",
                         help="rotating log file ('' for none)")
+    parser.add_argument("--log-flush", type=non_negative_float, default=0.05, metavar="SECONDS",
+                        help="longest a log line waits to be written with the next ones, in "
+                             "one write (0: each line at once); WARNING and ERROR lines, and "
+                             "every line at a clean stop, are written at once")
     parser.add_argument("--max-queue", type=positive_int, default=10000,
                         help="jobs that may wait in the queue; past it a POST gets 503")
     parser.add_argument("--timeout", type=positive_float, default=10.0,
@@ -165,7 +179,7 @@ def serve(args: argparse.Namespace) -> int:
     threads = args.threads or default_threads()
     say = (lambda text: None) if args.quiet else (lambda text: print(f"statsd: {text}", flush=True))
     try:
-        log_output = logs.configure(args.log_file or None)
+        log_output = logs.configure(args.log_file or None, flush_seconds=args.log_flush)
     except OSError as error:
         raise UsageError(f"cannot open log file {args.log_file}: {error.strerror or error}")
     try:

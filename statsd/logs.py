@@ -1,13 +1,21 @@
-"""Logging for the server: ``webserver.log``, rotated, UTC, one write per line.
+"""Logging for the server: ``webserver.log``, rotated, UTC, lines written together.
 
 Why: the contract asks for a line per request and per job transition, and
-that line is written by the thread that has it, under the handler's lock,
-in one ``write`` to the file (the page cache: a few microseconds).  The
-alternative ``logging.handlers`` offers for latency-sensitive code, a
-``QueueHandler`` feeding one ``QueueListener`` thread, costs more on this
-interpreter: every record wakes the listener, which must then take the GIL
-from the threads serving requests, and a job cycle logs 5-7 records (see
-the README, "What was changed for speed", for the measurement).
+that line is formatted by the thread that has it, under the handler's lock.
+Each ``write`` to the file is cheap (the page cache: a few microseconds),
+but it lets go of the GIL, and on this interpreter, with other threads
+waiting for it, each let-go is a hand-off to another thread and back: a job
+cycle logs four lines.  So the lines wait, at most ``flush_seconds`` (the
+command line's ``--log-flush``, 0.05 s by default), and are written together
+in one ``write``: by the next line logged after that time, or by the
+server's accept loop, which calls :func:`write_due` at each of its polls.
+A WARNING or an ERROR is written at once, with the lines before it, and
+every line is written at a clean stop; a process killed with SIGKILL loses
+the lines of its last ``flush_seconds``.  ``--log-flush 0`` writes each
+line when it is logged, as before.  The alternative ``logging.handlers``
+offers for latency-sensitive code, a ``QueueHandler`` feeding one
+``QueueListener`` thread, costs more: every record wakes the listener (see
+the README, "What was changed for speed", for the measurements).
 
 The stock ``RotatingFileHandler`` formats each record twice and checks the
 file with two ``stat`` calls, a ``seek`` and a ``tell`` per line;
@@ -79,10 +87,10 @@ class LineFormatter(UTCFormatter):
 class RotatingLogFile(logging.handlers.RotatingFileHandler):
     """A ``RotatingFileHandler`` that is cheap per line, and quiet when it fails.
 
-    Each record is formatted once and written at once, in one ``write`` (the
-    stream is flushed per line, so a line is in the file when the call that
-    logged it returns, and nothing waits in a buffer if the process is
-    killed); the file size is counted rather than asked of the file.
+    Each record is formatted once.  Its line is written with the others
+    waiting (see the module's docstring), in one ``write``, within
+    ``flush_seconds``; at once if that is 0, or if the record is a WARNING
+    or worse.  The file size is counted rather than asked of the file.
 
     A log file that cannot be written (a full disk, a file system gone
     read-only) must not stop the server nor bury its stderr: the stock
@@ -94,11 +102,15 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
 
     RETRY_SECONDS = 1.0
 
+    #: Lines that may wait, however young: then they are written.
+    MAX_WAITING = 1024
+
     def __init__(self, filename: str, max_bytes: int, backup_count: int,
-                 complaints: Optional[TextIO] = None) -> None:
+                 complaints: Optional[TextIO] = None, flush_seconds: float = 0.0) -> None:
         super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count,
                          encoding="utf-8")
         self.complaints = complaints if complaints is not None else sys.stderr
+        self.flush_seconds = flush_seconds
         try:
             self.size = os.path.getsize(self.baseFilename)
         except OSError:
@@ -107,6 +119,12 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
         # holds around emit(); flush() and close() take it too.
         self.lost = 0  # lines dropped since the file failed
         self.failed_at: Optional[float] = None  # time.monotonic() of the last failure
+        # The lines formatted and not yet written, and the ``created`` time
+        # of the first of them.  write_due() reads ``_waiting`` without the
+        # lock to skip taking it when there is nothing to write (a list's
+        # length, read once: at worst the lines wait for the next call).
+        self._waiting: List[str] = []
+        self._waiting_since = 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.failed_at is not None:
@@ -118,6 +136,29 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
         except Exception:  # a record that cannot be formatted is a bug: say where
             self.handleError(record)
             return
+        waiting = self._waiting
+        if not waiting:
+            self._waiting_since = record.created
+        waiting.append(line)
+        if (record.levelno >= logging.WARNING or len(waiting) >= self.MAX_WAITING
+                or record.created - self._waiting_since >= self.flush_seconds):
+            self._write_waiting()
+
+    def write_due(self) -> None:
+        """Write the lines waiting, if any (the server's accept loop calls this at each poll)."""
+        if not self._waiting:
+            return
+        self.acquire()
+        try:
+            self._write_waiting()
+        finally:
+            self.release()
+
+    def _write_waiting(self) -> None:
+        """Write every line waiting, in one ``write``; called under the handler's lock."""
+        lines, self._waiting = self._waiting, []
+        if not lines:
+            return
         try:
             if self.failed_at is not None:
                 self._reopen()
@@ -127,8 +168,9 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
                 self.stream.flush()
                 self.size += len(note.encode("utf-8", "replace"))
                 self._recovered()
-            self._write(line)
+            self._write(lines[0] if len(lines) == 1 else "".join(lines))
         except OSError as error:
+            self.lost += len(lines) - 1  # and _failed counts one
             self._failed(error)
 
     def _write(self, line: str) -> None:
@@ -139,7 +181,7 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
         if self.stream is None:
             self.stream = self._open()
         self.stream.write(line)
-        self.stream.flush()  # one write(2) per line: a line is never left in a buffer
+        self.stream.flush()  # one write(2) for the lines: none is left in the stream's buffer
         self.size += size
 
     def _reopen(self) -> None:
@@ -198,6 +240,7 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
     def flush(self) -> None:
         self.acquire()  # the lock emit() runs under, so that a failure is counted once
         try:
+            self._write_waiting()
             super().flush()
         except OSError as error:
             self._failed(error)
@@ -205,6 +248,7 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
             self.release()
 
     def close(self) -> None:
+        self.flush()  # the lines waiting first: the stock close only closes the stream
         try:
             super().close()
         except OSError as error:
@@ -224,18 +268,28 @@ class LogOutput:
             handler.flush()
 
 
+def write_due() -> None:
+    """Write the lines waiting in the ``statsd`` logger's files (see :class:`RotatingLogFile`)."""
+    for handler in logging.getLogger("statsd").handlers:
+        if isinstance(handler, RotatingLogFile):
+            handler.write_due()
+
+
 def configure(log_file: Optional[str], *, level: int = logging.INFO,
               max_bytes: int = 10 * 1024 * 1024, backup_count: int = 5,
-              echo: bool = False) -> Optional[LogOutput]:
+              echo: bool = False, flush_seconds: float = 0.0) -> Optional[LogOutput]:
     """Send the ``statsd`` loggers to ``log_file`` (rotating), and to stderr if ``echo``.
 
-    Returns what was set up; call ``stop()`` on it at exit.  With no
-    ``log_file`` and no ``echo``, records are dropped and None is returned.
+    ``flush_seconds``: how long a line may wait to be written with others
+    (0: each line at once).  Returns what was set up; call ``stop()`` on it
+    at exit.  With no ``log_file`` and no ``echo``, records are dropped and
+    None is returned.
     """
     formatter = LineFormatter()
     handlers: List[logging.Handler] = []
     if log_file:
-        handlers.append(RotatingLogFile(log_file, max_bytes, backup_count))
+        handlers.append(RotatingLogFile(log_file, max_bytes, backup_count,
+                                        flush_seconds=flush_seconds))
     if echo:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:

@@ -21,7 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, List, Optional, Tuple
 
-from . import __version__, api
+from . import __version__, api, logs
 from .ingest import Dataset
 from .jobs import JobManager
 from .metrics import ServerMetrics
@@ -126,6 +126,10 @@ class StatsServer(ThreadingHTTPServer):
         """Start the transport's threads (once), then accept until ``shutdown``."""
         self.transport.start()
         super().serve_forever(poll_interval)
+
+    def service_actions(self) -> None:
+        """At each poll of the accept loop: the log lines waiting are written (``--log-flush``)."""
+        logs.write_due()
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         self.transport.accept(request, client_address)

@@ -145,7 +145,7 @@ class ArchiveTest(unittest.TestCase):
                                    env=isolated_env(), capture_output=True, text=True,
                                    timeout=60).stdout
         for flag in ("--host", "--port", "--data", "--results", "--threads", "--log-file",
-                     "--max-queue", "--timeout", "--max-connections", "--results-ttl",
+                     "--log-flush", "--max-queue", "--timeout", "--max-connections", "--results-ttl",
                      "--quiet", "--version"):
             self.assertIn(flag, help_text)
         self.assertNotIn("Default None", help_text)
@@ -161,7 +161,7 @@ class ArchiveTest(unittest.TestCase):
         data = os.path.join(self.cwd, "my.csv")
         shutil.copy(SAMPLE_CSV, data)
         served = self.serve("--port", str(port), "--data", "my.csv", "--results", "kept",
-                            "--log-file", "other.log", "--threads", "1", "--quiet",
+                            "--log-file", "other.log", "--log-flush", "0.5", "--threads", "1", "--quiet",
                             "--max-queue", "5", "--timeout", "3", "--max-connections", "8",
                             "--results-ttl", "1h")
 

@@ -54,6 +54,80 @@ class LineLayoutTest(unittest.TestCase):
                 self.assertRegex(expected, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
+class LinesWrittenTogetherTest(unittest.TestCase):
+    """``--log-flush``: lines wait, and are written together, in order, and none is lost."""
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="statsd-logs-")
+        self.addCleanup(shutil.rmtree, self.directory, ignore_errors=True)
+        self.path = os.path.join(self.directory, "webserver.log")
+
+    def text(self) -> str:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return ""
+
+    def handler(self, flush_seconds: float) -> logs.RotatingLogFile:
+        handler = logs.RotatingLogFile(self.path, 1 << 20, 1, flush_seconds=flush_seconds)
+        handler.setFormatter(logs.LineFormatter())
+        self.addCleanup(handler.close)
+        return handler
+
+    def log(self, handler: logging.Handler, level: int, message: str) -> None:
+        handler.handle(logging.LogRecord("statsd.test", level, "", 0, message, (), None))
+
+    def test_info_lines_wait_a_warning_takes_them_along_and_close_writes_the_rest(self):
+        handler = self.handler(flush_seconds=3600)
+        for number in range(3):
+            self.log(handler, logging.INFO, f"line {number}")
+        self.assertEqual(self.text(), "")  # waiting
+        handler.write_due()  # what the accept loop calls at each poll
+        self.assertEqual([line.split(": ", 1)[1] for line in self.text().splitlines()],
+                         ["line 0", "line 1", "line 2"])
+        self.log(handler, logging.INFO, "line 3")
+        self.log(handler, logging.WARNING, "a warning")  # at once, after the line before it
+        self.assertEqual([line.split(": ", 1)[1] for line in self.text().splitlines()[3:]],
+                         ["line 3", "a warning"])
+        self.log(handler, logging.INFO, "the last")
+        handler.close()
+        self.assertTrue(self.text().endswith("INFO statsd.test: the last\n"), self.text())
+
+    def test_with_0_each_line_is_written_when_it_is_logged(self):
+        handler = self.handler(flush_seconds=0)
+        for number in range(3):
+            self.log(handler, logging.INFO, f"line {number}")
+            self.assertEqual(len(self.text().splitlines()), number + 1)
+
+    def test_too_many_lines_waiting_are_written_however_young(self):
+        handler = self.handler(flush_seconds=3600)
+        for number in range(logs.RotatingLogFile.MAX_WAITING):
+            self.log(handler, logging.INFO, f"line {number}")
+        self.assertEqual(len(self.text().splitlines()), logs.RotatingLogFile.MAX_WAITING)
+
+    def test_the_server_writes_its_lines_within_the_interval_and_all_of_them_at_a_stop(self):
+        with ServerProcess("--log-flush", "0.05", directory=self.directory,
+                           keep_directory=True) as server:
+            client = server.client()
+            self.addCleanup(client.close)
+            status, answer = client.post("global_mean", {"question": OBESITY})
+            self.assertEqual(status, 200, answer)
+            job = answer["job_id"]
+            self.assertEqual(client.wait_result(job)["status"], "done")
+            # No more requests: the accept loop's polls write what waits.
+            self.assertTrue(wait_for(lambda: f'"GET /api/get_results/{job}" 200' in self.text()
+                                     and f"{job} done in" in self.text(), interval=0.05),
+                            self.text())
+            for _ in range(50):
+                client.get("/api/num_jobs")
+            self.assertEqual(client.get("/api/graceful_shutdown")[0], 200)
+            self.assertEqual(server.wait(), 0)
+        lines = self.text().splitlines()
+        self.assertEqual(sum('"GET /api/num_jobs" 200' in line for line in lines), 50)
+        self.assertIn("stopped after", lines[-1])
+
+
 class FullDiskTest(unittest.TestCase):
     def setUp(self):
         self.directory = tempfile.mkdtemp(prefix="statsd-logs-")
