@@ -43,6 +43,28 @@ def transitions(records) -> dict:
     return seen
 
 
+class JournalLineTest(unittest.TestCase):
+    """A job's journal line is ``json.dumps`` of its request and a newline, byte for byte."""
+
+    def test_the_bytes_of_json_dumps_for_every_kind_of_request(self):
+        from statsd.job import Job
+        from statsd.journal import _line
+        from statsd.request import Filters
+        texts = ["Percent of adults aged 18 years and older who have obesity", "Ohio",
+                 'a "quoted" \\ back\\slash', "tab\tnew\nline\x00\x1f", "Caf\u00e9 \u2013 \U0001F600",
+                 "/ and </script>", "", "\ud800 lone surrogate"]
+        filters = [Filters(), Filters(year_from=2015), Filters(2011, 2022, "Age (years)", "18 - 24"),
+                   Filters(category="Caf\u00e9 \"x\"")]
+        for number in (1, 42, 999_999_999):
+            for question in texts:
+                for state in (None, *texts):
+                    for chosen in filters:
+                        job = Job(number, JobRequest("state_mean", question, state, chosen))
+                        expected = json.dumps(job.journalled()).encode() + b"\n"
+                        self.assertEqual(_line(job), expected, (number, question, state, chosen))
+                        self.assertEqual(json.loads(_line(job)), job.journalled())
+
+
 class JobLogTest(unittest.TestCase):
     """Each job logs queued, then done with its run time; a refused job logs nothing."""
 
