@@ -706,6 +706,9 @@ class Worker(threading.Thread):
         self.poller = select.poll()
         self.poller.register(self._wake_read, select.POLLIN)
         self.wake_fd = self._wake_read.fileno()
+        # What a keep's blocking recv reads into (see Transport._keep_blocking).
+        self.read_buffer = bytearray(READ_SIZE)
+        self.read_view = memoryview(self.read_buffer)
 
     def preempt(self) -> None:
         """Called with the pool's lock held, on a keeper."""
@@ -1145,22 +1148,26 @@ class Transport:
         sees the call when ``recv`` returns, at most ``KEEP_SLICE`` later.
         """
         self.pool.keep(worker)
+        # Into the thread's own buffer: recv(READ_SIZE) would allocate its
+        # 64 KB before the wait and shrink it after, and with a thread per
+        # keep that fragmented the heap (RSS +8.1 MB over 5,000 jobs of the
+        # bench's memory check, +4.0 MB before the slice, +3.6 MB with this).
         try:
-            data: Optional[bytes] = connection.sock.recv(READ_SIZE)
+            received = connection.sock.recv_into(worker.read_buffer)
         except (BlockingIOError, InterruptedError):  # SO_RCVTIMEO: the slice is over
-            data = None
+            received = -1
         except OSError as error:
             if not self.pool.stop_keeping(worker):
                 worker.drain_wake()
             self._fail(connection, error)
             return False
-        if data is not None:
-            connection.take(data)
+        if received >= 0:
+            connection.take(bytes(worker.read_view[:received]))
         if not self.pool.stop_keeping(worker):
             worker.drain_wake()
             self.loop.add(connection)  # the loop parses what came (see Loop._adopt)
             return False
-        if data is None:
+        if received < 0:
             return None
         try:
             connection.ready = connection.next_request()
