@@ -103,6 +103,8 @@ class BenchSmokeTest(unittest.TestCase):
                 self.assertLessEqual(row["p50_ms"], row["p90_ms"])
                 self.assertLessEqual(row["p90_ms"], row["p99_ms"])
                 self.assertGreater(row["rss_mb"], 1)
+                # Every request has a thread wait for it in a blocking call.
+                self.assertGreater(row["switches_per_op"], 0)
         # A cycle polls until the job is done: at least one GET per POST.
         for server in ("shape", "statsd"):
             self.assertGreaterEqual(runs[("cycle", server)]["requests"],

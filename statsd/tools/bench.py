@@ -92,6 +92,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Context switches (voluntary and not) of the threads of a process alive now, from ``/proc``.
+
+    Each is a thread that stopped: for a system call that blocked, a lock,
+    or the GIL, taken by another thread.  A thread that has ended is no
+    longer counted, so take both readings while the threads being measured
+    live (every server's threads do for a run: the clients stay connected).
+    """
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/status") as handle:
+                for line in handle:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:  # the thread ended meanwhile
+            continue
+    return total
+
+
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile of an already sorted sequence (0 if empty)."""
     if not ordered:
@@ -360,6 +384,9 @@ class ServerUnderTest:
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
 
+    def switches(self) -> int:
+        return context_switches(self.process.pid)
+
     def rss_mb(self) -> float:
         return proc_status_kb("VmRSS", str(self.process.pid)) / 1024
 
@@ -526,6 +553,8 @@ class Driven(Protocol):
 
     def cpu(self) -> float: ...
 
+    def switches(self) -> int: ...
+
     def rss_mb(self) -> float: ...
 
 
@@ -554,12 +583,12 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
         child.stdin.write(f"{start!r}\n")
         child.stdin.flush()
     if count:
-        cpu_before, began = server.cpu(), time.time()
+        cpu_before, switches_before, began = server.cpu(), server.switches(), time.time()
     else:
         time.sleep(max(0.0, start - time.time()))
-        cpu_before, began = server.cpu(), start
+        cpu_before, switches_before, began = server.cpu(), server.switches(), start
         time.sleep(max(0.0, start + duration - time.time()))
-    cpu_after, ended = server.cpu(), time.time()
+    cpu_after, switches_after, ended = server.cpu(), server.switches(), time.time()
     rss = server.rss_mb()
     latencies: List[float] = []
     requests = 0
@@ -573,12 +602,13 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
         requests += report["requests"]
         errors.update(report["errors"])
     if count:
-        cpu_after, ended = server.cpu(), time.time()
+        cpu_after, ended = server.cpu(), time.time()  # (the switches: read before the clients left)
     if not latencies:  # nothing to divide by: the run failed, whatever else it saw
         errors["no operation completed in the window"] = 1
     latencies.sort()
     return {"server": server.kind, "mode": mode, "clients": clients, "latencies": latencies,
             "requests": requests, "errors": errors, "cpu_s": cpu_after - cpu_before,
+            "switches": switches_after - switches_before,
             "rss_mb": rss, "seconds": duration if not count else ended - began}
 
 
@@ -602,13 +632,16 @@ def summarize(runs: Sequence[dict]) -> dict:
         "cpu_ms_per_op": (sum(run["cpu_s"] for run in runs) * 1000 / len(latencies)
                           if latencies else 0.0),
         "rss_mb": max(run["rss_mb"] for run in runs),
+        "switches_per_op": (sum(run["switches"] for run in runs) / len(latencies)
+                            if latencies else 0.0),
         # Each round's throughput, to see the noise of the machine.
         "ops_per_s_rounds": [round(len(run["latencies"]) / run["seconds"], 1) if run["seconds"]
                              else 0.0 for run in runs],
     }
 
 
-RATIO_FIELDS = ("ops_per_s", "p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_op", "rss_mb")
+RATIO_FIELDS = ("ops_per_s", "p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_op", "rss_mb",
+                "switches_per_op")
 
 
 def reference_of(kind: str, mode: str) -> Optional[str]:
@@ -804,8 +837,8 @@ def table(report: dict) -> str:
             lines.append(f"| {row['label']} (`{row['directory']}`) | {row['filesystem']} | "
                          f"{row['files']:,} | {row['cpu_us']:.0f} | {row['wall_us']:.0f} |")
     lines += ["", "| mode | clients | server | ops/s | p50 ms | p90 ms | p99 ms | errors "
-              "| server CPU ms/op | server RSS MB | ops/s by round |",
-              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| server CPU ms/op | server RSS MB | context switches/op | ops/s by round |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in report["serving"]:
         cells = [_cell(row[field], row.get(f"{field}_ratio"), 0 if field == "ops_per_s" else 2)
                  for field in RATIO_FIELDS]
@@ -814,11 +847,13 @@ def table(report: dict) -> str:
         rounds = ", ".join(f"{value:,.0f}" for value in row.get("ops_per_s_rounds", ()))
         lines.append(f"| {row['mode']} | {row['clients']} | {SERVER_LABELS[row['server']]} | "
                      f"{cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {row['errors']} | "
-                     f"{cells[4]} | {cells[5]} | {rounds} |")
+                     f"{cells[4]} | {cells[5]} | {cells[6]} | {rounds} |")
     lines += ["", "ops/s: cycle = POST + polls until done, per second; post = POSTs; "
                   "get = GET /api/num_jobs.  (Nx ref) = this server / the reference server, same "
                   "mode and clients: statsd's cycle and post against the shape ceiling, its get "
-                  "against the bare one; the shape ceiling against the bare one."]
+                  "against the bare one; the shape ceiling against the bare one.  Context "
+                  "switches: of every server thread in the window (/proc/PID/task/*/status), "
+                  "each a thread that stopped for a blocking call, a lock or the GIL."]
     against_baseline = [row for row in report["serving"]
                         if row["server"] == "statsd" and "baseline" in row["ratios"]]
     if against_baseline:

@@ -51,6 +51,9 @@ class InProcessServer:
     def cpu(self) -> float:
         return bench.cpu_seconds(os.getpid())
 
+    def switches(self) -> int:
+        return bench.context_switches(os.getpid())
+
     def rss_mb(self) -> float:
         return bench.proc_status_kb("VmRSS") / 1024
 
