@@ -1126,18 +1126,26 @@ class Transport:
                 except OSError as error:
                     self._fail(connection, error)
                     return False
-                try:
-                    connection.ready = connection.next_request()
-                except BadRequest as problem:
-                    self._fail(connection, problem)
-                    return False
-                if connection.ready is not None:
-                    return True
-                if connection.eof:
-                    self._fail(connection, EOFError())
-                    return False
+                whole = self._parse_kept(connection)
+                if whole is not None:
+                    return whole
         finally:
             worker.poller.unregister(fd)
+
+    def _parse_kept(self, connection: Connection) -> Optional[bool]:
+        """After a read in a keep: True, a whole request is ready; False, the
+        connection failed (and is answered or closed); None, wait for more."""
+        try:
+            connection.ready = connection.next_request()
+        except BadRequest as problem:
+            self._fail(connection, problem)
+            return False
+        if connection.ready is not None:
+            return True
+        if connection.eof:
+            self._fail(connection, EOFError())
+            return False
+        return None
 
     def _keep_blocking(self, worker: Worker, connection: Connection) -> Optional[bool]:
         """The first ``KEEP_SLICE`` of a keep, in one blocking ``recv``.
@@ -1169,17 +1177,7 @@ class Transport:
             return False
         if received < 0:
             return None
-        try:
-            connection.ready = connection.next_request()
-        except BadRequest as problem:
-            self._fail(connection, problem)
-            return False
-        if connection.ready is not None:
-            return True
-        if connection.eof:
-            self._fail(connection, EOFError())
-            return False
-        return None
+        return self._parse_kept(connection)
 
     # -- the transport's own answers (any thread that owns the connection) ---------
 
