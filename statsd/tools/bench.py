@@ -92,20 +92,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def context_switches(pid: int) -> int:
-    """Context switches (voluntary and not) of the threads of a process alive now, from ``/proc``.
+def context_switches(pid: int) -> Dict[str, int]:
+    """Context switches (voluntary and not) so far of each thread of a process alive now.
 
     Each is a thread that stopped: for a system call that blocked, a lock,
-    or the GIL, taken by another thread.  A thread that has ended is no
-    longer counted, so take both readings while the threads being measured
-    live (every server's threads do for a run: the clients stay connected).
+    or the GIL, taken by another thread.  From ``/proc/PID/task/*/status``,
+    by thread id; :func:`switches_between` takes the difference of two.
     """
-    total = 0
+    counts: Dict[str, int] = {}
     try:
         threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0
+        return counts
     for thread in threads:
+        total = 0
         try:
             with open(f"/proc/{pid}/task/{thread}/status") as handle:
                 for line in handle:
@@ -113,7 +113,18 @@ def context_switches(pid: int) -> int:
                         total += int(line.split()[1])
         except OSError:  # the thread ended meanwhile
             continue
-    return total
+        counts[thread] = total
+    return counts
+
+
+def switches_between(before: Dict[str, int], after: Dict[str, int]) -> int:
+    """The switches from ``before`` to ``after`` of the threads alive at ``after``.
+
+    A thread started in between counts whole; one that ended in between is
+    not counted (``/proc`` forgets it), which is why the bench reads both
+    while the clients are connected and every server thread serving them lives.
+    """
+    return sum(count - before.get(thread, 0) for thread, count in after.items())
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -384,7 +395,7 @@ class ServerUnderTest:
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
 
-    def switches(self) -> int:
+    def switches(self) -> Dict[str, int]:
         return context_switches(self.process.pid)
 
     def rss_mb(self) -> float:
@@ -553,7 +564,7 @@ class Driven(Protocol):
 
     def cpu(self) -> float: ...
 
-    def switches(self) -> int: ...
+    def switches(self) -> Dict[str, int]: ...
 
     def rss_mb(self) -> float: ...
 
@@ -608,7 +619,7 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
     latencies.sort()
     return {"server": server.kind, "mode": mode, "clients": clients, "latencies": latencies,
             "requests": requests, "errors": errors, "cpu_s": cpu_after - cpu_before,
-            "switches": switches_after - switches_before,
+            "switches": switches_between(switches_before, switches_after),
             "rss_mb": rss, "seconds": duration if not count else ended - began}
 
 

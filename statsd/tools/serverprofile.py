@@ -51,7 +51,7 @@ class InProcessServer:
     def cpu(self) -> float:
         return bench.cpu_seconds(os.getpid())
 
-    def switches(self) -> int:
+    def switches(self) -> Dict[str, int]:
         return bench.context_switches(os.getpid())
 
     def rss_mb(self) -> float:
