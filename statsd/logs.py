@@ -120,9 +120,12 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
         self.lost = 0  # lines dropped since the file failed
         self.failed_at: Optional[float] = None  # time.monotonic() of the last failure
         # The lines formatted and not yet written, and the ``created`` time
-        # of the first of them.  write_due() reads ``_waiting`` without the
-        # lock to skip taking it when there is nothing to write (a list's
-        # length, read once: at worst the lines wait for the next call).
+        # of the first of them, guarded by the same lock: emit() appends and
+        # _write_waiting() swaps the list for an empty one under it, so a
+        # line is written once, in the order it was logged.  write_due()
+        # reads ``_waiting`` without the lock only to skip taking it when
+        # there is nothing to write (one read of a list's length: at worst
+        # a line just added waits for the next poll, 0.05 s later).
         self._waiting: List[str] = []
         self._waiting_since = 0.0
 
