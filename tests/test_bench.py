@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from support import PROJECT
+from support import PROJECT, SAMPLE_CSV
 
 from statsd.tools import bench, opcost
 
@@ -224,6 +224,17 @@ class ContextSwitchesTest(unittest.TestCase):
         self.assertEqual(bench.switches_between(after, after), 0)
         # A thread gone by the second reading is left out, not subtracted.
         self.assertEqual(bench.switches_between({**after, "999999999": 10**9}, after), 0)
+
+    def test_a_run_of_counted_operations_reads_them_after_the_last_one(self):
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
+            try:
+                run = bench.drive(server, "get", 2, 1, duration=0.0, warmup=0.0, seed=1, count=20)
+            finally:
+                server.stop()
+        self.assertEqual(len(run["latencies"]), 20)
+        # Each GET found its handler thread waiting for it in a blocking recv.
+        self.assertGreaterEqual(run["switches"], 20)
 
 
 class WorkdirTest(unittest.TestCase):

@@ -612,8 +612,8 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
         latencies.extend(report["latencies_ms"])
         requests += report["requests"]
         errors.update(report["errors"])
-    if count:
-        cpu_after, ended = server.cpu(), time.time()  # (the switches: read before the clients left)
+    if count:  # the operations have all been done only now
+        cpu_after, switches_after, ended = server.cpu(), server.switches(), time.time()
     if not latencies:  # nothing to divide by: the run failed, whatever else it saw
         errors["no operation completed in the window"] = 1
     latencies.sort()
