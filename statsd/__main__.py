@@ -62,21 +62,23 @@ def port_number(text: str) -> int:
     return whole_number(text, 0, 65535)
 
 
-def non_negative_float(text: str) -> float:
+def number(text: str) -> float:
+    """``text`` as a number, else an argparse error (the bounds are the caller's)."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+
+
+def non_negative_float(text: str) -> float:
+    value = number(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    value = number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0: {text}")
     return value
