@@ -108,6 +108,15 @@ def proc_status_mb(pid: int, field: str) -> float:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
+def text_of(path: str) -> str:
+    """The text of a UTF-8 file, or "" while it does not exist (a log not yet written)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
     """Poll ``predicate`` until it is true (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
@@ -235,11 +244,7 @@ class ServerProcess:
         _STOPPING.append(thread)
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, encoding="utf-8") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return ""
+        return text_of(self.log_path)
 
     def __enter__(self) -> "ServerProcess":
         return self.start()

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from support import (OBESITY, PROJECT, SAMPLE_CSV, Client, ServerProcess, run_statsd,
-                     wait_for)
+                     text_of, wait_for)
 
 from statsd import logs
 
@@ -63,11 +63,7 @@ class LinesWrittenTogetherTest(unittest.TestCase):
         self.path = os.path.join(self.directory, "webserver.log")
 
     def text(self) -> str:
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return ""
+        return text_of(self.path)
 
     def handler(self, flush_seconds: float) -> logs.RotatingLogFile:
         handler = logs.RotatingLogFile(self.path, 1 << 20, 1, flush_seconds=flush_seconds)
