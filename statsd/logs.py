@@ -171,7 +171,7 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
                 self.stream.flush()
                 self.size += len(note.encode("utf-8", "replace"))
                 self._recovered()
-            self._write(lines[0] if len(lines) == 1 else "".join(lines))
+            self._write("".join(lines))
         except OSError as error:
             self.lost += len(lines) - 1  # and _failed counts one
             self._failed(error)
