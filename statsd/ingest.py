@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import csv
 import gc
-from array import array
 import io
 import os
 import time
 from collections import Counter
 from functools import cached_property
 from itertools import islice
-from typing import BinaryIO, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 QUESTION = "Question"
 LOCATION = "LocationDesc"
@@ -96,62 +95,73 @@ class Cell(NamedTuple):
 class LocationData:
     """All of one question's values for one location, summed by slice.
 
-    ``cell_totals[n]`` and ``cell_counts[n]`` are the sums of the rows of cell
-    number ``n`` of the dataset's cell table (``Dataset.cells``, shared by every
-    location); both stop after the last cell this location has, and a cell
-    with a count of 0 has no row here.  The totals are an array of C
-    doubles, not a list: a list would point at one float object per cell,
-    scattered over the heap, that every row replaces; an array keeps a
-    location's cells in one block that stays in the CPU cache (a double in
-    an array is the same double as in a float object, so the sums are the
-    same).  The counts are a list: its items are the interpreter's shared
-    small ints (up to 256), so no object is made or scattered, and a list
-    item is updated on the interpreter's fast path, where an array item
-    goes through the generic item protocol (cachegrind, 100,000 rows: 390
-    fewer instructions a row; CPU time of the load against counts in an
-    array, ``python3 -m statsd.tools.bench --rows 1000000 --repeat 4
-    --baseline``: 0.91x by round, and 0.94x at 100,000 rows).
+    ``sums`` is the list the loader added this location's rows to, kept as
+    it is: its total at slot 0, then a (total, count) pair per group and
+    per cell.  ``cell_slots[n]`` (shared by every location) is the slot of
+    the total of cell number ``n`` of the dataset's cell table
+    (``Dataset.cells``), its count the slot after; the list stops after the
+    last slot this location has, and a cell with a count of 0 has no row
+    here.  Keeping the list, rather than copying each cell into arrays once
+    the file is read, makes the end of the load cost O(groups) per location,
+    not O(cells).
     """
 
-    __slots__ = ("overall", "groups", "cell_totals", "cell_counts", "cell_table")
+    __slots__ = ("overall", "groups", "sums", "cell_slots", "cell_table")
 
-    def __init__(self, cell_table: Optional[List[Cell]] = None) -> None:
+    def __init__(self, cell_table: Optional[List[Cell]] = None,
+                 sums: Optional[List[Union[float, int]]] = None,
+                 cell_slots: Optional[List[int]] = None) -> None:
         self.overall = Accumulator()
         #: (category, stratification) -> sums over every year, added in file order
         self.groups: Dict[Group, Accumulator] = {}
-        self.cell_totals: "array[float]" = array("d")
-        self.cell_counts: List[int] = []
+        self.sums: List[Union[float, int]] = sums if sums is not None else [0.0]
         self.cell_table: List[Cell] = cell_table if cell_table is not None else []
+        self.cell_slots: List[int] = cell_slots if cell_slots is not None else []
+
+    def cell(self, number: int) -> Tuple[float, int]:
+        """``(total, count)`` of the rows of cell number ``number`` here (0 rows if none)."""
+        slot = self.cell_slots[number]
+        sums = self.sums
+        if slot < len(sums):
+            return sums[slot], sums[slot + 1]  # type: ignore[return-value]
+        return 0.0, 0
+
+    def cells(self) -> Iterator[Tuple[int, float, int]]:
+        """``(cell number, total, count)`` of each cell this location has rows in."""
+        sums, have = self.sums, len(self.sums)
+        for number, slot in enumerate(self.cell_slots):
+            if slot < have and sums[slot + 1]:
+                yield number, sums[slot], sums[slot + 1]  # type: ignore[misc]
 
     def kept(self, cells: Iterable[int]) -> Accumulator:
         """The sums of the cells numbered ``cells`` (those this location lacks add nothing)."""
-        totals, counts = self.cell_totals, self.cell_counts
-        have = len(counts)
-        sums = Accumulator()
+        sums, slots, have = self.sums, self.cell_slots, len(self.sums)
+        kept = Accumulator()
         for cell in cells:
-            if cell < have and counts[cell]:
-                sums.add(totals[cell], counts[cell])
-        return sums
+            slot = slots[cell]
+            if slot < have and sums[slot + 1]:
+                kept.add(sums[slot], sums[slot + 1])  # type: ignore[arg-type]
+        return kept
 
     def year_sums(self, cells: Iterable[int]) -> Dict[int, Accumulator]:
         """YearStart -> the sums of the cells numbered ``cells`` in that year, by year."""
-        totals, counts, table = self.cell_totals, self.cell_counts, self.cell_table
-        have = len(counts)
+        sums, slots, have, table = self.sums, self.cell_slots, len(self.sums), self.cell_table
         years: Dict[int, Accumulator] = {}
         for cell in cells:
             year = table[cell].year
-            if cell < have and counts[cell] and year is not None:
-                sums = years.get(year)
-                if sums is None:
-                    years[year] = Accumulator(totals[cell], counts[cell])
+            slot = slots[cell]
+            if slot < have and sums[slot + 1] and year is not None:
+                found = years.get(year)
+                if found is None:
+                    years[year] = Accumulator(sums[slot], sums[slot + 1])  # type: ignore[arg-type]
                 else:  # " 2011" and "2011", or two groups, in the same year
-                    sums.add(totals[cell], counts[cell])
+                    found.add(sums[slot], sums[slot + 1])  # type: ignore[arg-type]
         return dict(sorted(years.items()))
 
     @property
     def years(self) -> Dict[int, Accumulator]:
         """YearStart -> sums over every stratification, ascending by year."""
-        return self.year_sums(range(len(self.cell_counts)))
+        return self.year_sums(range(len(self.cell_slots)))
 
     def by_category(self) -> Dict[str, List[Tuple[str, float]]]:
         """``{category: [(stratification, mean), ...]}``, both sorted."""
@@ -336,19 +346,25 @@ def _read(path: str, reader, binary, total_bytes: int,
     abbreviations: Dict[str, str] = {}
 
     # The hot loop.  Each row adds its value to running sums of its question,
-    # of its (question, location), of its (category, stratification) group
-    # there, and of its cell there: (category, stratification, YearStart).
-    # Sums live in plain lists and arrays indexed by small numbers, and the
-    # dicts that give those numbers stay small (one entry per question, per
+    # of its (question, location) "place", of its (category, stratification)
+    # group there, and of its cell there: (category, stratification, YearStart).
+    # A place's sums are one list, laid out the same for every place by the
+    # slot numbers of _Slices: slot 0 the place's total, then a (total, count)
+    # pair for each group and each cell, in the order they were first met.
+    # So a row updates one list and unpacks a pair, not six lists and arrays
+    # (cachegrind, one load of 100,000 rows, beyond the bare csv.reader
+    # pass: 5,740 -> 5,390 instructions and 128 -> 98 L1 data misses a row;
+    # CPU time 0.968x at 100,000 rows, median of 11 rounds alternated with
+    # the separate lists, and 0.996x at 1,000,000, 5 rounds).  The dicts
+    # that give the slot numbers stay small (one entry per question, per
     # location, per category, per group, per year) and so stay in the CPU
-    # cache.  They are nested, one field per level (question -> location,
-    # category -> stratification -> year), rather than keyed by tuples: a
-    # tuple key is built, hashed and compared field by field for every row,
-    # five lookups of one field each cost less (valgrind, 30,000 rows: 1,390
-    # fewer instructions per row, 11 % of what the loader adds to the bare
-    # csv.reader pass, and a quarter fewer instruction cache misses).  A row
-    # costs those lookups and a few list updates, and memory does not grow
-    # with the number of rows.
+    # cache.  They are nested, one field per level (question
+    # -> location, category -> stratification -> year), rather than keyed by
+    # tuples: a tuple key is built, hashed and compared field by field for
+    # every row, five lookups of one field each cost less (valgrind, 30,000
+    # rows: 1,390 fewer instructions per row, 11 % of what the loader adds to
+    # the bare csv.reader pass, and a quarter fewer instruction cache
+    # misses).  Memory does not grow with the number of rows.
     places: Dict[str, Dict[str, _PlaceSums]] = {}
     question_totals: Dict[str, List[float]] = {}
     slices = _Slices()
@@ -394,30 +410,28 @@ def _read(path: str, reader, binary, total_bytes: int,
                 if len(values) < VALUE_MEMORY:
                     values[text] = value
             try:
-                (group_totals, group_counts, cell_totals, cell_counts,
-                 place_total, question_total) = places[row[question_at]][row[location_at]]
+                sums, question_total = places[row[question_at]][row[location_at]]
             except KeyError:
                 location = row[location_at]
-                (group_totals, group_counts, cell_totals, cell_counts,
-                 place_total, question_total) = _new_place(places, row[question_at], location,
-                                                           question_totals)
+                sums, question_total = _new_place(places, row[question_at], location,
+                                                  question_totals)
                 if abbreviation_at is not None:
                     abbreviations.setdefault(location, row[abbreviation_at].strip())
             # Unfiltered sums are added in file order, as a plain sum() over the rows would.
-            place_total[0] += value
+            sums[0] += value
             question_total[0] += value
             try:
                 group, cell = slice_of[row[category_at]][row[stratification_at]][row[year_at]]
             except KeyError:
                 group, cell = slices.add(row[category_at], row[stratification_at], row[year_at])
             try:
-                cell_totals[cell] += value
+                sums[cell] += value
             except IndexError:  # a cell (maybe a group) this place has not had yet
-                _grow(slices, group_totals, group_counts, cell_totals, cell_counts)
-                cell_totals[cell] += value
-            cell_counts[cell] += 1
-            group_totals[group] += value  # grown with the cells
-            group_counts[group] += 1
+                sums.extend(slices.zeros[len(sums):])
+                sums[cell] += value
+            sums[cell + 1] += 1
+            sums[group] += value  # a group's slots come before its cells'
+            sums[group + 1] += 1
         if rows_read == before:
             break
         if progress is not None:
@@ -439,59 +453,55 @@ def _skip(dataset: Dataset, reason: str, line: int) -> None:
     dataset.first_skipped_line.setdefault(reason, line)
 
 
-#: Sums of one (question, location), unpacked in the hot loop: group totals
-#: and counts (by group number, lists), cell totals (by cell number, an
-#: array of doubles) and counts (a list: see LocationData),
-#: which grow in place when a new group or cell appears; the location's total,
-#: and its question's total (a list shared by the question's places), each a
-#: one-item list.
-_PlaceSums = Tuple[List[float], List[int], "array[float]", List[int], List[float], List[float]]
+#: Sums of one (question, location), unpacked in the hot loop: the place's
+#: list of sums, by the slots of _Slices (it grows in place when a new group
+#: or cell appears), and its question's total, a one-item list shared by the
+#: question's places.
+_PlaceSums = Tuple[List[Union[float, int]], List[float]]
 
 
 def _new_place(places: Dict[str, Dict[str, _PlaceSums]], question: str, location: str,
                question_totals: Dict[str, List[float]]) -> _PlaceSums:
     """The sums of a (question, location) the rows have not had yet, entered in ``places``."""
     sums = places.setdefault(question, {})[location] = (
-        [], [], array("d"), [], [0.0], question_totals.setdefault(question, [0.0]))
+        [0.0], question_totals.setdefault(question, [0.0]))
     return sums
 
 
-def _grow(slices: "_Slices", group_totals: List[float], group_counts: List[int],
-          cell_totals: "array[float]", cell_counts: List[int]) -> None:
-    """Lengthen one place's lists to cover every group and cell numbered so far.
-
-    A cell's group is numbered no later than the cell, so a place whose cell
-    lists reach a cell also has room for that cell's group.
-    """
-    missing = len(slices.groups) - len(group_totals)
-    group_totals.extend([0.0] * missing)
-    group_counts.extend([0] * missing)
-    missing = len(slices.cells) - len(cell_totals)
-    cell_totals.frombytes(bytes(cell_totals.itemsize * missing))  # zero bytes: 0.0
-    cell_counts.extend([0] * missing)
-
-
 class _Slices:
-    """Numbers for the (category, stratification) groups and the cells met.
+    """Slot numbers for the sums of the groups and cells met, the same in every place's list.
 
-    A cell is one (category, stratification, YearStart text); its number is
-    its place in ``cells``, in the order the cells were met.
+    Slot 0 is the place's total.  Each (category, stratification) group and
+    each cell (category, stratification, YearStart text) has two slots, its
+    total then its count, numbered in the order the rows first had them; a
+    cell's group is numbered no later than the cell, so a place's list that
+    reaches a cell's slots also holds its group's.
     """
 
     def __init__(self) -> None:
+        #: (category, stratification) -> the slot of the group's total
         self.groups: Dict[Group, int] = {}
         #: (category, stratification, YearStart text) of each cell, by cell number
         self.cells: List[Tuple[str, str, str]] = []
-        #: category -> stratification -> YearStart text -> (group number, cell number)
+        #: the slot of each cell's total, by cell number
+        self.cell_slots: List[int] = []
+        #: what a place's list holds at each slot before any row: a total or a count of nothing
+        self.zeros: List[Union[float, int]] = [0.0]
+        #: category -> stratification -> YearStart text -> (group slot, cell slot)
         self.nested: Dict[str, Dict[str, Dict[str, Tuple[int, int]]]] = {}
 
     def add(self, category: str, stratification: str, year: str) -> Tuple[int, int]:
-        """Number a cell the rows have not had yet (and its group, if new)."""
-        group = self.groups.setdefault((category, stratification), len(self.groups))
-        numbers = (group, len(self.cells))
+        """Number a cell the rows have not had yet (and its group, if new): its slots."""
+        group = self.groups.get((category, stratification))
+        if group is None:
+            group = self.groups[category, stratification] = len(self.zeros)
+            self.zeros += (0.0, 0)
+        slots = (group, len(self.zeros))
+        self.zeros += (0.0, 0)
         self.cells.append((category, stratification, year))
-        self.nested.setdefault(category, {}).setdefault(stratification, {})[year] = numbers
-        return numbers
+        self.cell_slots.append(slots[1])
+        self.nested.setdefault(category, {}).setdefault(stratification, {})[year] = slots
+        return slots
 
 
 def _build(dataset: Dataset, places: Dict[str, Dict[str, _PlaceSums]], slices: _Slices) -> None:
@@ -501,24 +511,25 @@ def _build(dataset: Dataset, places: Dict[str, Dict[str, _PlaceSums]], slices: _
     cell): a filter is answered by reading them at the numbers of its cells.
     """
     questions = dataset.questions
-    groups = list(slices.groups)
     table = dataset.cells = [Cell(category, stratification, _year(year))
                              for category, stratification, year in slices.cells]
+    cell_slots = slices.cell_slots
+    groups = list(slices.groups.items())
     loaded = 0
     for question, by_location in places.items():
         data = questions[question] = QuestionData(question)
-        for location, sums in by_location.items():
-            group_totals, group_counts, cell_totals, cell_counts, place_total, question_total = sums
+        for location, (sums, question_total) in by_location.items():
             data.overall.total = question_total[0]  # the question's own list, shared by its places
-            place = data.locations[location] = LocationData(table)
-            place.cell_totals, place.cell_counts = cell_totals, cell_counts
-            count = sum(group_counts)
-            place.overall = Accumulator(place_total[0], count)
+            place = data.locations[location] = LocationData(table, sums, cell_slots)
+            have = len(sums)
+            count = 0
+            for group, slot in groups:
+                if slot < have and sums[slot + 1]:
+                    place.groups[group] = Accumulator(sums[slot], sums[slot + 1])  # type: ignore[arg-type]
+                    count += sums[slot + 1]  # type: ignore[assignment]
+            place.overall = Accumulator(sums[0], count)  # type: ignore[arg-type]
             data.overall.count += count
             loaded += count
-            for group, total, count in zip(groups, group_totals, group_counts):
-                if count:
-                    place.groups[group] = Accumulator(total, count)
     dataset.rows_loaded = loaded
 
 

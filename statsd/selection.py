@@ -94,17 +94,17 @@ def group_sums(dataset: Dataset, place: LocationData,
         return {group: sums for group, sums in place.groups.items() if _keeps_group(filters, group)}
     table = dataset.cells
     found: Dict[Group, Accumulator] = {}
-    have = len(place.cell_counts)
     for number in kept_cells(dataset, filters):
-        if number >= have or not place.cell_counts[number]:
+        total, count = place.cell(number)
+        if not count:
             continue
         cell = table[number]
         group = (cell.category, cell.stratification)
         sums = found.get(group)
         if sums is None:
-            found[group] = Accumulator(place.cell_totals[number], place.cell_counts[number])
+            found[group] = Accumulator(total, count)
         else:
-            sums.add(place.cell_totals[number], place.cell_counts[number])
+            sums.add(total, count)
     return found
 
 

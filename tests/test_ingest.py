@@ -175,8 +175,8 @@ class IngestTest(unittest.TestCase):
                        data_row(OBESITY, "Alabama", "20", "Total", "Total", "n/a")]
         dataset = load_csv(write_csv(self.path("cells.csv"), rows))
         alabama = dataset.questions[OBESITY].locations["Alabama"]
-        cells = {dataset.cells[number]: (alabama.cell_totals[number], count)
-                 for number, count in enumerate(alabama.cell_counts) if count}
+        cells = {dataset.cells[number]: (total, count)
+                 for number, total, count in alabama.cells()}
         # (Income, $25,000 - $34,999): 30 in 2011, 34 + 38 in 2012; a YearStart that is
         # not a number is its own cell, with year None (kept by no year range).
         self.assertEqual(cells, {
@@ -255,12 +255,11 @@ class IngestTest(unittest.TestCase):
                 found_places[(question, location)] = (place.overall.total, place.overall.count)
                 for group, sums in place.groups.items():
                     found_groups[(question, location) + group] = (sums.total, sums.count)
-                for number, count in enumerate(place.cell_counts):
-                    if count:
-                        cell = dataset.cells[number]
-                        year = "x" if cell.year is None else str(cell.year)
-                        found_cells[(question, location, cell.category, cell.stratification,
-                                     year)] = (place.cell_totals[number], count)
+                for number, total, count in place.cells():
+                    cell = dataset.cells[number]
+                    year = "x" if cell.year is None else str(cell.year)
+                    found_cells[(question, location, cell.category, cell.stratification,
+                                 year)] = (total, count)
         self.assertEqual(found_places, place_sums)
         self.assertEqual(found_groups, group_sums)
         self.assertEqual(found_cells, cell_sums)
