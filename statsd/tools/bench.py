@@ -599,8 +599,8 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
         time.sleep(max(0.0, start - time.time()))
         cpu_before, switches_before, began = server.cpu(), server.switches(), start
         time.sleep(max(0.0, start + duration - time.time()))
-    cpu_after, switches_after, ended = server.cpu(), server.switches(), time.time()
-    rss = server.rss_mb()
+        cpu_after, switches_after, ended = server.cpu(), server.switches(), time.time()
+        rss = server.rss_mb()
     latencies: List[float] = []
     requests = 0
     errors: Dict[str, int] = {}
@@ -614,6 +614,7 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
         errors.update(report["errors"])
     if count:  # the operations have all been done only now
         cpu_after, switches_after, ended = server.cpu(), server.switches(), time.time()
+        rss = server.rss_mb()
     if not latencies:  # nothing to divide by: the run failed, whatever else it saw
         errors["no operation completed in the window"] = 1
     latencies.sort()
