@@ -251,7 +251,9 @@ class RotatingLogFile(logging.handlers.RotatingFileHandler):
             self.release()
 
     def close(self) -> None:
-        self.flush()  # the lines waiting first: the stock close only closes the stream
+        # The lines waiting first, even with no stream open (after a failure):
+        # the stock close flushes only a stream that is open.
+        self.flush()
         try:
             super().close()
         except OSError as error:
