@@ -147,7 +147,25 @@ class BenchSmokeTest(unittest.TestCase):
                 self.assertGreater(row["cpu_us"], 0)
                 self.assertGreater(row["wall_us"], 0)
                 self.assertNotEqual(row["filesystem"], "")
+        # Measured again after a deletion, in the servers' results/ only.
+        self.assertGreater(rows[0]["after_delete_cpu_us"], 0)
+        self.assertGreater(rows[0]["after_delete_wall_us"], 0)
+        self.assertTrue(all("after_delete_cpu_us" not in row for row in rows[1:]))
         self.assertIn("| a result file: create + write + rename |", self.completed.stdout)
+        self.assertIn("s after deleting them |", self.completed.stdout)
+
+    def test_a_stopped_server_keeps_its_result_files_for_the_end_of_the_run(self):
+        # Deleting them would make the next server's files dearer (bench_file_cost).
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
+            try:
+                run = bench.drive(server, "cycle", 1, 1, duration=0.0, warmup=0.0, seed=1, count=3)
+            finally:
+                server.stop()
+            self.assertEqual(run["errors"], {})
+            results = os.path.join(server.directory, "results")
+            self.assertEqual(len([name for name in os.listdir(results)
+                                  if name.startswith("job_id_")]), 3)
 
     def test_memory_check_ran_every_job_to_a_result_file(self):
         memory = self.report["job_memory"]

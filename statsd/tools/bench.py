@@ -274,15 +274,37 @@ def filesystem_of(path: str) -> str:
     return kind
 
 
-def result_file_cost(directory: str, files: int, payload: bytes = ceilings.SHAPE_RESULT) -> dict:
+#: After deleting the files it measured, result_file_cost waits this long, then
+#: measures this many more: on an ext4 mounted with ``discard`` (this machine's
+#: disk) a deletion makes the file creations of the next seconds much dearer.
+AFTER_DELETE_PAUSE = 1.0
+AFTER_DELETE_FILES = 1_000
+
+
+def result_file_cost(directory: str, files: int, payload: bytes = ceilings.SHAPE_RESULT,
+                     after_delete: bool = False) -> dict:
     """CPU and wall time per result file written the way statsd writes one.
 
     In a new directory under ``directory``: ``files`` times, create a
     temporary file, write ``payload`` to it, close it and rename it over its
     final name.  The CPU time is this process's (``time.process_time``: user
     and kernel, the file system's work in the kernel included), measured
-    while no other thread of it runs.
+    while no other thread of it runs.  With ``after_delete``, the files are
+    then deleted and, AFTER_DELETE_PAUSE later, AFTER_DELETE_FILES more are
+    written and measured the same way (``after_delete_cpu_us``...).
     """
+    row = {"directory": directory, "filesystem": filesystem_of(directory), "files": files,
+           "bytes": len(payload)}
+    row["cpu_us"], row["wall_us"] = _write_files(directory, files, payload)
+    if after_delete:
+        time.sleep(AFTER_DELETE_PAUSE)
+        row["after_delete_cpu_us"], row["after_delete_wall_us"] = _write_files(
+            directory, AFTER_DELETE_FILES, payload)
+    return row
+
+
+def _write_files(directory: str, files: int, payload: bytes) -> Tuple[float, float]:
+    """Microseconds of CPU and wall time per file, ``files`` result files written; then deleted."""
     scratch = tempfile.mkdtemp(prefix="file-cost-", dir=directory)
     try:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -294,8 +316,7 @@ def result_file_cost(directory: str, files: int, payload: bytes = ceilings.SHAPE
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"directory": directory, "filesystem": filesystem_of(directory), "files": files,
-            "bytes": len(payload), "cpu_us": cpu / files * 1e6, "wall_us": wall / files * 1e6}
+    return cpu / files * 1e6, wall / files * 1e6
 
 
 def bench_file_cost(server_results: str, files: int, say) -> List[dict]:
@@ -303,7 +324,10 @@ def bench_file_cost(server_results: str, files: int, say) -> List[dict]:
 
     The servers' results/ (under the bench's working directory), statsd's
     default results/ in the project, and /dev/shm (tmpfs: no disk at all),
-    where they exist.
+    where they exist.  In the servers' results/, the cost is measured again
+    just after the files are deleted, which is why the serving runs keep
+    their result files until the end of the run, and why this is measured
+    last.
     """
     places = [("the servers' results/ in this run", server_results),
               ("statsd's default results/", os.path.join(PROJECT_ROOT, "results")),
@@ -312,13 +336,15 @@ def bench_file_cost(server_results: str, files: int, say) -> List[dict]:
     for label, directory in places:
         try:
             os.makedirs(directory, exist_ok=True)
-            row = result_file_cost(directory, files)
+            row = result_file_cost(directory, files, after_delete=not rows)
         except OSError as error:
             say(f"  {label}: not measured ({error.strerror or error})")
             continue
         row["label"] = label
+        after = (f"; {row['after_delete_cpu_us']:.0f} us CPU per file "
+                 f"{AFTER_DELETE_PAUSE:g} s after deleting them" if "after_delete_cpu_us" in row else "")
         say(f"  {label} ({directory}, {row['filesystem']}): {row['cpu_us']:.0f} us CPU, "
-            f"{row['wall_us']:.0f} us wall per file")
+            f"{row['wall_us']:.0f} us wall per file{after}")
         rows.append(row)
     return rows
 
@@ -433,7 +459,12 @@ class ServerUnderTest:
                 stderr = handle.read()
         except OSError:
             stderr = ""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        # The directory and its result files stay until the caller removes
+        # its working directory, at the end of the run: on this machine's
+        # disk, deleting a few thousand files makes each file created in the
+        # next 5 s or so cost 20 times more (see bench_file_cost), and that
+        # would fall on the next server measured, always the same one in a
+        # two-round run.
         return stderr
 
 
@@ -844,10 +875,14 @@ def table(report: dict) -> str:
     files = report.get("file_cost")
     if files:
         lines += ["", "| a result file: create + write + rename | filesystem | files "
-                      "| CPU us per file | wall us per file |", "|---|---|---:|---:|---:|"]
+                      "| CPU us per file | wall us per file | CPU us per file "
+                      f"{AFTER_DELETE_PAUSE:g} s after deleting them |",
+                  "|---|---|---:|---:|---:|---:|"]
         for row in files:
+            after = row.get("after_delete_cpu_us")
             lines.append(f"| {row['label']} (`{row['directory']}`) | {row['filesystem']} | "
-                         f"{row['files']:,} | {row['cpu_us']:.0f} | {row['wall_us']:.0f} |")
+                         f"{row['files']:,} | {row['cpu_us']:.0f} | {row['wall_us']:.0f} | "
+                         f"{'-' if after is None else format(after, '.0f')} |")
     lines += ["", "| mode | clients | server | ops/s | p50 ms | p90 ms | p99 ms | errors "
               "| server CPU ms/op | server RSS MB | context switches/op | ops/s by round |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -1014,9 +1049,6 @@ def run(args: argparse.Namespace, say=print) -> dict:
             synthetic.write_csv(files[rows], rows)
             say(f"ingest of {rows:,} rows, {args.repeat} rounds")
             report["ingest"] += bench_ingest(files[rows], rows, args.repeat, args.baseline)
-        count = args.file_cost_files or (20_000 if args.full else 3_000)
-        say(f"a result file: create + write + rename, {count:,} files in a directory")
-        report["file_cost"] = bench_file_cost(workdir, count, say)
         say("serving")
         settings = Servers(args.shape_workers, tuple(shlex.split(args.statsd_args)),
                            args.baseline, tuple(shlex.split(args.baseline_args)))
@@ -1027,6 +1059,10 @@ def run(args: argparse.Namespace, say=print) -> dict:
             say(f"memory over {total:,} jobs")
             report["job_memory"] = bench_job_memory(files[args.rows], workdir, first, total,
                                                     args.load_processes, say, settings)
+        # Last, since it deletes files (see bench_file_cost).
+        count = args.file_cost_files or (20_000 if args.full else 3_000)
+        say(f"a result file: create + write + rename, {count:,} files in a directory")
+        report["file_cost"] = bench_file_cost(workdir, count, say)
         report["targets"] = targets(report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
