@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker threads (default: TP_NUM_OF_THREADS, else the CPU count)")
     parser.add_argument("--log-file", default="webserver.log",
                         help="rotating log file ('' for none)")
-    parser.add_argument("--log-flush", type=non_negative_float, default=0.05, metavar="SECONDS",
+    parser.add_argument("--log-flush", type=non_negative_float, default=logs.FLUSH_SECONDS, metavar="SECONDS",
                         help="longest a log line waits to be written with the next ones, in "
                              "one write (0: each line at once); WARNING and ERROR lines, and "
                              "every line at a clean stop, are written at once")

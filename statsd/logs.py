@@ -37,6 +37,9 @@ from typing import List, Optional, TextIO, Tuple
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
+#: The default of ``--log-flush``: the longest a line waits to be written with others.
+FLUSH_SECONDS = 0.05
+
 
 class UTCFormatter(logging.Formatter):
     """ISO 8601 timestamps in UTC, whatever the machine's time zone."""

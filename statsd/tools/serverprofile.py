@@ -37,7 +37,9 @@ class InProcessServer:
     kind = "statsd"
 
     def __init__(self, data: str, directory: str, workers: int) -> None:
-        self.log_output = logs.configure(os.path.join(directory, "webserver.log"))
+        # Logged as the server logs by default, lines written together.
+        self.log_output = logs.configure(os.path.join(directory, "webserver.log"),
+                                         flush_seconds=logs.FLUSH_SECONDS)
         config = Config(data=data, results=os.path.join(directory, "results"),
                         host="127.0.0.1", port=0, threads=workers)
         self.app = App(config)
