@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results-ttl", type=parse_duration, default=None, metavar="AGE",
                         help="delete results older than AGE (e.g. 3600, 30m, 12h, 7d); "
                              "their jobs then answer 'expired' (default: keep them forever)")
+    parser.add_argument("--no-precompute", dest="precompute", action="store_false",
+                        help="do not compute the results of every unfiltered request at start "
+                             "(by default they are, in well under a second, and kept in the "
+                             "result cache)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"statsd {__version__}")
     return parser
@@ -204,6 +208,7 @@ def build_config(args: argparse.Namespace, threads: int) -> Config:
         threads=threads,
         max_queue=args.max_queue,
         results_ttl=args.results_ttl,
+        precompute=args.precompute,
         server_options={
             "request_timeout": args.timeout,
             "max_connections": args.max_connections,

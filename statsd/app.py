@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, BinaryIO, Callable, Dict, Optional, Union
@@ -26,7 +27,7 @@ from .jobs import JobManager, OnFinished, ResultsInUse, ResultStore
 from .request import JobRequest
 from .retention import ResultExpiry
 from .server import StatsServer, new_metrics
-from .stats import STATISTICS, BadRequest, check_request, compute
+from .stats import STATISTICS, BadRequest, check_request, compute, unfiltered_requests
 
 log = logging.getLogger("statsd")
 
@@ -60,6 +61,8 @@ class Config:
     results_ttl: Optional[float] = None
     #: Keyword arguments of :class:`~statsd.server.StatsServer` (request_timeout, ...).
     server_options: Dict[str, Any] = field(default_factory=dict)
+    #: Compute the results of every unfiltered request at start (JobManager.precompute).
+    precompute: bool = True
     #: Keyword arguments of :class:`~statsd.jobs.JobManager` beyond the above
     #: (result_wait, cache_bytes, recent_results).
     job_options: Dict[str, Any] = field(default_factory=dict)
@@ -111,6 +114,12 @@ class App:
         self.server = server
         if any(self.recovered.values()):
             log.info("%s", self.recovery_summary())
+        if config.precompute:
+            started = time.perf_counter()
+            results, size = self.jobs.precompute(unfiltered_requests(dataset))
+            log.info("computed the results of the %s unfiltered requests ahead "
+                     "(%.1f MB kept) in %.2f s", f"{results:,}", size / 1e6,
+                     time.perf_counter() - started)
         self.expiry = ResultExpiry(self.jobs, config.results_ttl) if config.results_ttl else None
         self._thread: Optional[threading.Thread] = None
         self._closed = False

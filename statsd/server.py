@@ -101,7 +101,7 @@ class StatsServer(ThreadingHTTPServer):
         self.metrics.gauge_function("statsd_jobs_pending", "jobs queued or running",
                                     jobs.pending)
         self.metrics.gauge_function("statsd_result_cache_bytes",
-                                    "bytes of encoded results kept for requests asked again",
+                                    "bytes of encoded results kept: computed at start, and for requests asked again",
                                     jobs.cache_bytes)
 
     @property

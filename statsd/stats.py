@@ -15,7 +15,7 @@ The smaller functions (``location_means``, ``group_means``, ``year_means``,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from .ingest import Dataset, Group, QuestionData
 from .request import NO_FILTERS, Filters, JobRequest
@@ -158,6 +158,23 @@ STATISTICS: Dict[str, Statistic] = {s.name: s for s in (
     Statistic("state_mean_by_category", state_mean_by_category, True,
               "mean of every (category, stratification) of one location"),
 )}
+
+
+def unfiltered_requests(dataset: Dataset) -> Iterator[JobRequest]:
+    """Every request of the original API that ``dataset`` can answer, without a filter.
+
+    Each statistic of each question with values, and, for a statistic that
+    takes a state, of each location with values for that question: what a
+    client of the original service can ask.  The job manager computes their
+    results at start (see :meth:`statsd.jobs.JobManager.precompute`).
+    """
+    for statistic in STATISTICS.values():
+        for question, data in dataset.questions.items():
+            if statistic.needs_state:
+                for location in data.locations:
+                    yield JobRequest(statistic.name, question, location)
+            else:
+                yield JobRequest(statistic.name, question)
 
 
 class BadRequest(ValueError):

@@ -86,6 +86,8 @@ class InProcessServer:
         argv += [f"{name}={value}" for name, value in given if value is not None]
         args = build_parser().parse_args([*argv, *options])
         config = build_config(args, args.threads or default_threads())
+        # A statistic replaced by the test may block or fail: it is not computed ahead.
+        config.precompute = config.precompute and compute_function is compute
         config.job_options.update(recent_results=recent_results,
                                   remembered_requests=remembered_requests)
         # The sample is loaded once for the whole run; another --data is loaded as the command line would.
