@@ -75,7 +75,9 @@ class PrecomputedServerTest(unittest.TestCase):
     def cache_bytes(self, server: ServerProcess) -> float:
         status, _, text = server.client().request("GET", "/api/metrics")
         self.assertEqual(status, 200)
-        return exposition.value(exposition.parse(text.decode()), "statsd_result_cache_bytes")
+        value = exposition.value(exposition.parse(text.decode()), "statsd_result_cache_bytes")
+        assert value is not None  # the gauge is always there
+        return value
 
     def test_results_are_computed_at_start_and_answer_as_without(self):
         with ServerProcess() as computed, ServerProcess("--no-precompute") as plain:

@@ -332,7 +332,7 @@ def bench_file_cost(server_results: str, files: int, say) -> List[dict]:
     places = [("the servers' results/ in this run", server_results),
               ("statsd's default results/", os.path.join(PROJECT_ROOT, "results")),
               ("tmpfs, for comparison", "/dev/shm")]
-    rows = []
+    rows: List[dict] = []
     for label, directory in places:
         try:
             os.makedirs(directory, exist_ok=True)
