@@ -9,6 +9,7 @@ taken against the right reference: statsd's cycle and post against the shape
 ceiling, its get against the bare one.
 """
 
+import http.client
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import unittest
 
 from support import PROJECT, SAMPLE_CSV
 
-from statsd.tools import bench, opcost
+from statsd.tools import bench, ceilings, opcost, synthetic
 
 
 class BenchSmokeTest(unittest.TestCase):
@@ -193,6 +194,27 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertEqual(cycle["met"], cycle["value"] >= 0.8)
         self.assertEqual(targets["errors in every serving run, ceilings included, and the "
                                  "memory check (0)"]["value"], 0)
+
+
+class DonePrefixTest(unittest.TestCase):
+    """The load reads a done result without decoding it: statsd and the shape ceiling both
+    start it with ``bench.DONE_PREFIX``, so neither is read differently."""
+
+    def test_both_servers_answer_a_done_result_with_the_prefix(self):
+        self.assertIn(b"\r\n\r\n" + bench.DONE_PREFIX, ceilings.DONE)
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                connection.request("POST", "/api/best5", body=json.dumps(
+                    {"question": synthetic.QUESTIONS[0][0]}).encode())
+                job_id = json.loads(connection.getresponse().read())["job_id"]
+                connection.request("GET", f"/api/get_results/{job_id}?wait=10")
+                answer = connection.getresponse().read()
+                connection.close()
+            finally:
+                server.stop()
+        self.assertTrue(answer.startswith(bench.DONE_PREFIX), answer[:80])
 
 
 class NoOperationTest(unittest.TestCase):

@@ -470,6 +470,10 @@ class ServerUnderTest:
 
 # -- the load generator -------------------------------------------------------
 
+#: How a done result's answer starts, from statsd and the shape ceiling alike.
+DONE_PREFIX = b'{"status": "done", "data": '
+
+
 class LoadThread(threading.Thread):
     """One closed-loop keep-alive client: a request, its answer, the next request."""
 
@@ -504,7 +508,13 @@ class LoadThread(threading.Thread):
         headers = {"Content-Type": "application/json"} if body is not None else {}
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
-        return response.status, json.loads(response.read())
+        answer = response.read()
+        # A result is read whole but not decoded: the load shares the
+        # servers' CPUs, and json.loads of one mean_by_category result (98 KB
+        # at 100,000 rows) costs 441 us, against 9-18 us for the others'.
+        if answer.startswith(DONE_PREFIX):
+            return response.status, {"status": "done"}
+        return response.status, json.loads(answer)
 
     def _take(self) -> bool:
         if self.budget is None:
