@@ -1,7 +1,9 @@
-"""Encoded results by request, for requests asked again.
+"""Encoded results by request: those of every unfiltered request from the start, others once asked.
 
 Why: the data do not change while the server runs, so a request asked again
-has the same answer, byte for byte; computing and encoding it once is enough.
+has the same answer, byte for byte; computing and encoding it once is enough
+(and for the original API's requests, a bounded set, it is done before
+serving: :meth:`statsd.jobs.JobManager.precompute`).
 The cache is bounded in bytes, and a very large result is not kept at all
 (it would crowd out many small ones): it is computed again each time.
 """

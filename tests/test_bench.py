@@ -158,11 +158,7 @@ class BenchSmokeTest(unittest.TestCase):
     def test_a_stopped_server_keeps_its_result_files_for_the_end_of_the_run(self):
         # Deleting them would make the next server's files dearer (bench_file_cost).
         with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
-            server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
-            try:
-                run = bench.drive(server, "cycle", 1, 1, duration=0.0, warmup=0.0, seed=1, count=3)
-            finally:
-                server.stop()
+            run, server = counted_statsd_run(directory, "cycle", 1, 3)
             self.assertEqual(run["errors"], {})
             results = os.path.join(server.directory, "results")
             self.assertEqual(len([name for name in os.listdir(results)
@@ -194,6 +190,17 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertEqual(cycle["met"], cycle["value"] >= 0.8)
         self.assertEqual(targets["errors in every serving run, ceilings included, and the "
                                  "memory check (0)"]["value"], 0)
+
+
+def counted_statsd_run(directory: str, mode: str, clients: int, count: int):
+    """``count`` operations of ``mode`` from ``clients`` clients on a statsd under ``directory``:
+    the run, and the server (stopped)."""
+    server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
+    try:
+        run = bench.drive(server, mode, clients, 1, duration=0.0, warmup=0.0, seed=1, count=count)
+    finally:
+        server.stop()
+    return run, server
 
 
 class DonePrefixTest(unittest.TestCase):
@@ -267,11 +274,7 @@ class ContextSwitchesTest(unittest.TestCase):
 
     def test_a_run_of_counted_operations_reads_them_after_the_last_one(self):
         with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
-            server = bench.ServerUnderTest("statsd", SAMPLE_CSV, directory)
-            try:
-                run = bench.drive(server, "get", 2, 1, duration=0.0, warmup=0.0, seed=1, count=20)
-            finally:
-                server.stop()
+            run, _ = counted_statsd_run(directory, "get", 2, 20)
         self.assertEqual(len(run["latencies"]), 20)
         # Each GET found its handler thread waiting for it in a blocking recv.
         self.assertGreaterEqual(run["switches"], 20)
