@@ -5,7 +5,8 @@ run the same statsd, not three that drift apart.  :class:`App` does every
 start-up step, in the order that keeps a mistake harmless: load the data,
 take the results directory (a lock, so two statsd never share one), listen
 (so a second statsd started by mistake stops before it changes anything),
-and only then take over what an earlier run left.  Whatever stops it on the
+and only then take over what an earlier run left and compute the results
+of the unfiltered requests ahead.  Whatever stops it on the
 way is a :class:`StartupError` whose text is the one line a user needs.
 
 Start-up settings are one :class:`Config`; what the HTTP server takes is
@@ -106,6 +107,12 @@ class App:
                 raise StartupError(f"cannot listen on {config.host}:{config.port}: "
                                    f"{error.strerror or error}", status=1) from None
             self.recovered = self.jobs.recover(partial(validate_journalled, dataset))
+            if config.precompute:
+                started = time.perf_counter()
+                results, size = self.jobs.precompute(unfiltered_requests(dataset))
+                log.info("computed the results of the %s unfiltered requests ahead "
+                         "(%.1f MB kept) in %.2f s", f"{results:,}", size / 1e6,
+                         time.perf_counter() - started)
         except BaseException:  # Ctrl-C included: nothing held is left behind
             if server is not None:
                 server.server_close()
@@ -114,12 +121,6 @@ class App:
         self.server = server
         if any(self.recovered.values()):
             log.info("%s", self.recovery_summary())
-        if config.precompute:
-            started = time.perf_counter()
-            results, size = self.jobs.precompute(unfiltered_requests(dataset))
-            log.info("computed the results of the %s unfiltered requests ahead "
-                     "(%.1f MB kept) in %.2f s", f"{results:,}", size / 1e6,
-                     time.perf_counter() - started)
         self.expiry = ResultExpiry(self.jobs, config.results_ttl) if config.results_ttl else None
         self._thread: Optional[threading.Thread] = None
         self._closed = False

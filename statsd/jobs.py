@@ -206,7 +206,7 @@ class JobManager:
 
         Why: the data never change while the server runs, and the requests
         of the original API are a bounded set (1,539 at 100,000 synthetic
-        rows, 1.7 MB encoded, computed in 0.09 s), so a job for one of them
+        rows, 1.7 MB encoded, computed in 0.09-0.10 s), so a job for one of them
         is answered from the cache from the first time it is asked.  Call
         before the workers start.  A statistic that fails here is logged
         once and left to fail again, as a job, when it is asked.
