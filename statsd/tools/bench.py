@@ -466,7 +466,7 @@ class ServerUnderTest:
         # The directory and its result files stay until the caller removes
         # its working directory, at the end of the run: on this machine's
         # disk, deleting a few thousand files makes each file created in the
-        # next 5 s or so cost 20 times more (see bench_file_cost), and that
+        # next seconds cost up to 16 times more (see bench_file_cost), and that
         # would fall on the next server measured, always the same one in a
         # two-round run.
         return stderr
