@@ -272,6 +272,21 @@ class ContextSwitchesTest(unittest.TestCase):
         # A thread gone by the second reading is left out, not subtracted.
         self.assertEqual(bench.switches_between({**after, "999999999": 10**9}, after), 0)
 
+    def test_a_timed_run_counts_the_switches_of_threads_that_serve_one_connection(self):
+        # The bare ceiling has a thread per connection, which ends when its
+        # connection closes: the clients keep theirs open until the bench
+        # has read the counters.
+        with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
+            server = bench.ServerUnderTest("bare", "", directory)
+            try:
+                run = bench.drive(server, "get", 2, 1, duration=0.5, warmup=0.1, seed=1)
+            finally:
+                server.stop()
+        self.assertEqual(run["errors"], {})
+        self.assertGreater(len(run["latencies"]), 0)
+        # Each GET found its connection's thread waiting for it in recv.
+        self.assertGreaterEqual(run["switches"], len(run["latencies"]))
+
     def test_a_run_of_counted_operations_reads_them_after_the_last_one(self):
         with tempfile.TemporaryDirectory(prefix="statsd-bench-test-") as directory:
             run, _ = counted_statsd_run(directory, "get", 2, 20)

@@ -52,7 +52,10 @@ def _spend(server: bench.ServerUnderTest, mode: str, count: int, seed: int) -> f
     """Server CPU seconds while one client does ``count`` operations."""
     client = bench.LoadThread(server.port, mode, seed, [count], threading.Lock())
     before = server.cpu()
-    client.run()  # in this thread: one client, one request at a time
+    try:
+        client.run()  # in this thread: one client, one request at a time
+    finally:
+        client.close()
     spent = server.cpu() - before
     if client.errors:
         raise RuntimeError(f"{server.kind} {mode}: errors {client.errors}")
