@@ -209,20 +209,26 @@ class JobManager:
         rows, 1.7 MB encoded, computed in 0.09-0.10 s), so a job for one of them
         is answered from the cache from the first time it is asked.  Call
         before the workers start.  A statistic that fails here is logged
-        once and left to fail again, as a job, when it is asked.
+        once and left to fail again, as a job, when it is asked.  Once the
+        cache is full (a file far larger than the public one), the rest are
+        left to be computed when asked, and the log says so.
         """
         before = self._cache.size()
         results = 0
         failed = False
         for request in requests:
             try:
-                self._encode(request)
+                payload = self._encode(request)
             except Exception:  # a bug in a statistic: its job will report it
                 if not failed:
                     failed = True
                     log.exception("computing %s ahead failed (logged once)", request.to_json())
                 continue
             results += 1
+            if self._cache.full(payload):
+                log.info("the result cache is full after %s results computed ahead; "
+                         "the others are computed when asked", f"{results:,}")
+                break
         return results, self._cache.size() - before
 
     def _encode(self, request: JobRequest) -> bytes:

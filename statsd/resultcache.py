@@ -40,6 +40,10 @@ class ResultCache:
         """Bytes of encoded results kept."""
         return self._capacity - self._room
 
+    def full(self, payload: bytes) -> bool:
+        """Whether ``payload``, small enough to be kept, no longer fits."""
+        return len(payload) <= self._item_bytes and len(payload) > self._room
+
     def get(self, request: JobRequest) -> Optional[bytes]:
         return self._items.get(request)
 

@@ -14,6 +14,7 @@ import csv
 import math
 import os
 import re
+import tempfile
 import unittest
 from typing import Dict, Set
 
@@ -21,6 +22,8 @@ from support import SAMPLE_CSV, ServerProcess, run_statsd
 import exposition
 
 from statsd.ingest import load_csv
+from statsd.jobs import JobManager, ResultStore
+from statsd.request import JobRequest
 from statsd.stats import STATISTICS, check_request, unfiltered_requests
 
 
@@ -67,6 +70,25 @@ class UnfilteredRequestsTest(unittest.TestCase):
                 self.assertEqual(set(body) - {"endpoint", "question", "state"}, set())
                 self.assertEqual(check_request(dataset, STATISTICS[request.endpoint], body),
                                  request)
+
+
+class FullCacheTest(unittest.TestCase):
+    """A file with more results than the cache holds: precomputing stops when it is full."""
+
+    def test_it_stops_and_says_so(self):
+        with tempfile.TemporaryDirectory(prefix="statsd-precompute-") as directory:
+            store = ResultStore(directory)
+            jobs = JobManager(store, lambda request: {"state": request.state or "", "pad": "x" * 90},
+                              workers=1, cache_bytes=1000)
+            requests = [JobRequest("state_mean", "q", f"place {number}") for number in range(50)]
+            with self.assertLogs("statsd.jobs", "INFO") as logged:
+                computed, kept = jobs.precompute(requests)
+            store.close()
+        self.assertLess(computed, len(requests))
+        self.assertLessEqual(kept, 1000)
+        self.assertEqual(jobs.cache_bytes(), kept)
+        self.assertIn(f"the result cache is full after {computed:,} results computed ahead",
+                      "\n".join(logged.output))
 
 
 class PrecomputedServerTest(unittest.TestCase):
