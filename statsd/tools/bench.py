@@ -275,8 +275,9 @@ def filesystem_of(path: str) -> str:
 
 
 #: After deleting the files it measured, result_file_cost waits this long, then
-#: measures this many more: on an ext4 mounted with ``discard`` (this machine's
-#: disk) a deletion makes the file creations of the next seconds much dearer.
+#: measures this many more: on this machine's ext4 a deletion makes the file
+#: creations of the next seconds much dearer (the kernel's inode allocation
+#: searches past the inodes just freed; see the README, "What moves it").
 AFTER_DELETE_PAUSE = 1.0
 AFTER_DELETE_FILES = 1_000
 
