@@ -3,15 +3,13 @@
 The data never change while statsd runs, so it computes the answers of the
 original API's requests (each statistic, question and state) before serving,
 and a job for one of them is answered from the result cache the first time.
-The requests are checked against an enumeration read from the CSV with the
-``csv`` module; the answers against a server started with
+The requests are checked against the tests' oracle (``reference``, a plain
+``csv`` pass over the sample); the answers against a server started with
 ``--no-precompute``, file for file.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import re
 import tempfile
@@ -20,6 +18,7 @@ from typing import Dict, Set
 
 from support import SAMPLE_CSV, ServerProcess, run_statsd
 import exposition
+import reference
 
 from statsd.ingest import load_csv
 from statsd.jobs import JobManager, ResultStore
@@ -27,22 +26,13 @@ from statsd.request import JobRequest
 from statsd.stats import STATISTICS, check_request, unfiltered_requests
 
 
-def questions_and_places(path: str) -> Dict[str, Set[str]]:
-    """question -> the locations with a finite Data_Value for it, straight from the rows."""
-    found: Dict[str, Set[str]] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                value = float(row["Data_Value"])
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(value):
-                found.setdefault(row["Question"], set()).add(row["LocationDesc"])
-    return found
+def questions_and_places() -> Dict[str, Set[str]]:
+    """question -> the locations with a value for it in the sample, from the tests' oracle."""
+    return {question: set(reference.locations(question)) for question in reference.questions()}
 
 
-def expected_count(path: str) -> int:
-    places = questions_and_places(path)
+def expected_count() -> int:
+    places = questions_and_places()
     return sum(sum(len(locations) for locations in places.values()) if statistic.needs_state
                else len(places) for statistic in STATISTICS.values())
 
@@ -53,7 +43,7 @@ class UnfilteredRequestsTest(unittest.TestCase):
     def test_each_statistic_question_and_state_of_the_sample(self):
         dataset = load_csv(SAMPLE_CSV)
         requests = list(unfiltered_requests(dataset))
-        places = questions_and_places(SAMPLE_CSV)
+        places = questions_and_places()
         expected = set()
         for name, statistic in STATISTICS.items():
             for question, locations in places.items():
@@ -109,11 +99,11 @@ class PrecomputedServerTest(unittest.TestCase):
             line = re.search(r"computed the results of the ([0-9,]+) unfiltered requests ahead "
                              r"\(([0-9.]+) MB kept\)", computed.log_text())
             self.assertIsNotNone(line, computed.log_text())
-            self.assertEqual(int(line.group(1).replace(",", "")), expected_count(SAMPLE_CSV))
+            self.assertEqual(int(line.group(1).replace(",", "")), expected_count())
             self.assertAlmostEqual(float(line.group(2)), kept / 1e6, places=1)
             self.assertNotIn("ahead", plain.log_text())
             # One request of each statistic, to both: the same result file.
-            places = questions_and_places(SAMPLE_CSV)
+            places = questions_and_places()
             question = sorted(places)[0]
             state = sorted(places[question])[0]
             for name, statistic in STATISTICS.items():
