@@ -64,7 +64,7 @@ class BenchSmokeTest(unittest.TestCase):
                                                       theirs["cpu_seconds_all"])]
         self.assertEqual(len(shown), len(by_round))
         for ratio, computed in zip(shown, by_round):
-            # rounded to 3 places, and computed here from times rounded to 0.1 ms
+            # rounded to 3 places, and computed here from times rounded to 1 us
             self.assertAlmostEqual(ratio, computed, delta=0.01 * computed)
         self.assertAlmostEqual(median, statistics.median(by_round), delta=0.01 * median)
 

@@ -226,8 +226,10 @@ def bench_ingest(path: str, rows: int, repeat: int, baseline: Optional[str] = No
         results.append({
             "rows": rows, "kind": kind, "label": label, "runs": len(runs[kind]),
             "seconds": best["seconds"], "cpu_seconds": best["cpu_seconds"],
-            "seconds_all": [round(run["seconds"], 4) for run in runs[kind]],
-            "cpu_seconds_all": [round(run["cpu_seconds"], 4) for run in runs[kind]],
+            # to the microsecond: a small file's pass takes a few milliseconds, and
+            # its ratios must be recomputable from these to better than 1 %
+            "seconds_all": [round(run["seconds"], 6) for run in runs[kind]],
+            "cpu_seconds_all": [round(run["cpu_seconds"], 6) for run in runs[kind]],
             "peak_rss_mb": max(run["peak_rss_kb"] for run in runs[kind]) / 1024,
             "job_us": best.get("job_us"),
         })
