@@ -150,21 +150,33 @@ class JobTable:
             self._next = max(self._next, highest + 1)  # after _active: see the lock
 
     def admit(self, request: JobRequest, enqueue) -> Job:
-        """Give ``request`` the next id, ``enqueue(job)`` it, journal it; return the job.
+        """Give ``request`` the next id, journal it, ``enqueue(job)`` it; return the job.
 
         ``enqueue`` raises QueueFull or QueueClosed to refuse the job: then no
-        id is used up and nothing is journalled.  A job that cannot be
-        journalled still runs; only its survival of a crash is lost.
+        id is used up and its journal line is taken back.  A job that cannot
+        be journalled still runs; only its survival of a crash is lost.
         """
         with self._lock:
             if self._next > MAX_JOB_NUMBER:
                 raise QueueFull()  # every id of the form JOB_ID has been handed out
             job = Job(self._next, request)
-            enqueue(job)
+            # The line first, then the queue: the journal's write is a system
+            # call, which lets another thread take the interpreter; made
+            # before the worker is woken, it is not a second hand-off between
+            # the two (make bench, in one run against the queue first: 1.11x
+            # job ids/s at 8 clients, 1.05x at 32; cycles 1.28x and 1.05x).
+            journalled = False
             try:
                 self.journal.append(job)
+                journalled = True
             except OSError as error:
                 log.warning("%s not journalled: %s", job.id, error.strerror or error)
+            try:
+                enqueue(job)
+            except BaseException:
+                if journalled:
+                    self.journal.retract()
+                raise
             self._active[job.number] = job
             self._remember_request(job.number, request)
             self._next = job.number + 1  # after _active: see the lock
