@@ -57,6 +57,17 @@ class JobQueue:
             self._items.append(job)
             self._condition.notify()
 
+    def check(self) -> None:
+        """Raise QueueClosed or QueueFull if :meth:`put` would refuse a job now.
+
+        Read without the lock, so that a job refused under load costs no
+        more than this; ``put`` checks again, under it.
+        """
+        if self._closed:
+            raise QueueClosed()
+        if len(self._items) >= self.maxsize:
+            raise QueueFull()
+
     def get(self) -> Optional[Job]:
         with self._condition:
             while not self._items:

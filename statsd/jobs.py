@@ -144,7 +144,13 @@ class JobManager:
     # -- submitting ---------------------------------------------------------
 
     def submit(self, request: JobRequest) -> str:
-        """Accept a job and return its id; raises QueueFull or QueueClosed."""
+        """Accept a job and return its id; raises QueueFull or QueueClosed.
+
+        A job the queue would refuse is refused before it is journalled (the
+        table journals a job before it queues it, and takes the line back if
+        the queue refuses it after all).
+        """
+        self._pool.check()
         return self._table.admit(request, self._pool.submit).id
 
     # -- the workers --------------------------------------------------------

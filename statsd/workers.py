@@ -37,6 +37,10 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
+    def check(self) -> None:
+        """Raise QueueClosed or QueueFull if a job would be refused now (see JobQueue.check)."""
+        self.queue.check()
+
     def submit(self, job: Job, force: bool = False) -> None:
         """Queue ``job``; raises QueueFull or QueueClosed (``force``: no bound)."""
         self.queue.put(job, force)

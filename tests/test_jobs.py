@@ -65,6 +65,44 @@ class JournalLineTest(unittest.TestCase):
                         self.assertEqual(json.loads(_line(job)), job.journalled())
 
 
+class RefusedJobTest(unittest.TestCase):
+    """A job the queue refuses after its line was journalled: the line is taken back, its id is given again."""
+
+    def test_the_journal_holds_only_the_jobs_accepted(self):
+        from statsd.jobqueue import QueueClosed, QueueFull
+        from statsd.jobtable import JobTable
+        from statsd.journal import JOURNAL_FILE, Journal
+        from statsd.store import ResultStore
+        directory = tempfile.mkdtemp(prefix="statsd-refused-")
+        self.addCleanup(shutil.rmtree, directory)
+        store = ResultStore(directory)
+        self.addCleanup(store.close)
+        journal = Journal(store)
+        table = JobTable(journal)
+        table.restore(0, {}, IdRanges(), [])  # opens an empty journal, as at a start
+        queued = []
+        request = JobRequest("global_mean", "Percent of adults aged 18 years and older who have obesity")
+
+        def refuse(error):
+            def enqueue(job):
+                raise error
+            return enqueue
+
+        def lines():
+            with open(os.path.join(directory, JOURNAL_FILE), "rb") as handle:
+                return [json.loads(line)["job"] for line in handle]
+
+        self.assertEqual(table.admit(request, queued.append).number, 1)
+        for error in (QueueFull(), QueueClosed()):
+            with self.assertRaises(type(error)):
+                table.admit(request, refuse(error))
+            self.assertEqual(lines(), [1])
+        self.assertEqual(table.admit(request, queued.append).number, 2)  # no id was used up
+        self.assertEqual(lines(), [1, 2])
+        self.assertEqual([job.number for job in queued], [1, 2])
+        journal.close()
+
+
 class JobLogTest(unittest.TestCase):
     """Each job logs queued, then done with its run time; a refused job logs nothing."""
 

@@ -63,8 +63,8 @@ class BackpressureTest(unittest.TestCase):
                 self.assertEqual(status, 503)
                 self.assertEqual(headers.get("Retry-After"), "1")
                 self.assertEqual(answer, {"status": "error", "reason": "too many jobs queued, retry later"})
-            # A refused job's journal line was taken back: a restart now would
-            # run the three accepted jobs, and no job under an id given again.
+            # No refused job is in the journal: a restart now would run the
+            # three accepted jobs, and no job under an id given again.
             with open(os.path.join(server.results, "journal.jsonl"), encoding="utf-8") as handle:
                 journalled = [json.loads(line)["job"] for line in handle]
             self.assertEqual([f"job_id_{number}" for number in journalled], ids)
