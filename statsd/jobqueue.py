@@ -49,23 +49,20 @@ class JobQueue:
     def put(self, job: Job, force: bool = False) -> None:
         """Append ``job``; ``force`` ignores the bound (for jobs already accepted)."""
         with self._condition:
-            if self._closed:
-                raise QueueClosed()
-            if len(self._items) >= self.maxsize and not force:
-                raise QueueFull()
+            self.check(force)
             log.info("%s queued %s", job.id, job.request.endpoint)
             self._items.append(job)
             self._condition.notify()
 
-    def check(self) -> None:
+    def check(self, force: bool = False) -> None:
         """Raise QueueClosed or QueueFull if :meth:`put` would refuse a job now.
 
-        Read without the lock, so that a job refused under load costs no
-        more than this; ``put`` checks again, under it.
+        Called without the lock, so that a job refused under load costs no
+        more than this; ``put`` calls it again, under the lock.
         """
         if self._closed:
             raise QueueClosed()
-        if len(self._items) >= self.maxsize:
+        if len(self._items) >= self.maxsize and not force:
             raise QueueFull()
 
     def get(self) -> Optional[Job]:

@@ -46,7 +46,6 @@ class Journal:
         self.store = store
         self._fd: Optional[int] = None
         self._size = 0  # bytes of whole lines in the file
-        self._last = 0  # bytes of the line appended last, 0 once taken back or emptied
 
     def read(self) -> Tuple[List[Tuple[int, Dict[str, object]]], int]:
         """``(number, request)`` of each job journalled by a previous run, and how many lines were damaged."""
@@ -78,10 +77,9 @@ class Journal:
         self.close()
         self._fd = fd
         self._size = os.fstat(fd).st_size
-        self._last = 0
 
-    def append(self, job: Job) -> None:
-        """Journal ``job``; raises OSError (and the job runs unjournalled).
+    def append(self, job: Job) -> int:
+        """Journal ``job``; return its line's length, or raise OSError (the job runs unjournalled).
 
         A short write is a failed write: the part written is cut off again,
         so that the file ends with a whole line, as before.
@@ -99,24 +97,23 @@ class Journal:
             raise OSError(errno.ENOSPC, f"No space left on device (a short write: "
                                         f"{written} of {len(line)} bytes)")
         self._size += written
-        self._last = written
+        return written
 
-    def retract(self) -> None:
-        """Take back the line appended last: its job was refused, and its id will be given again.
+    def retract(self, size: int) -> None:
+        """Take back the line just appended (``size`` bytes): its job was refused, its id is given again.
 
         If the file cannot be cut, the line stays and a warning says so: a
         restart would run the refused job under an id given to another.
         """
-        if self._fd is None or not self._last:
+        if self._fd is None:
             return
         try:
-            os.ftruncate(self._fd, self._size - self._last)
+            os.ftruncate(self._fd, self._size - size)
         except OSError as error:
             log.warning("journal: the line of a refused job could not be taken back: %s",
                         error.strerror or error)
             return
-        self._size -= self._last
-        self._last = 0
+        self._size -= size
 
     def _cut(self) -> None:
         """Cut the file back to its whole lines, after a write that stopped part-way."""
@@ -139,7 +136,7 @@ class Journal:
             if not active and not unwritten:
                 if self._size:
                     os.ftruncate(self._fd, 0)
-                    self._size = self._last = 0
+                    self._size = 0
             elif self._size > JOURNAL_COMPACT_BYTES:
                 keep = sorted([*unwritten.values(), *active.values()], key=lambda job: job.number)
                 self.rewrite(keep)

@@ -78,6 +78,7 @@ class RefusedJobTest(unittest.TestCase):
         store = ResultStore(directory)
         self.addCleanup(store.close)
         journal = Journal(store)
+        self.addCleanup(journal.close)
         table = JobTable(journal)
         table.restore(0, {}, IdRanges(), [])  # opens an empty journal, as at a start
         queued = []
@@ -100,7 +101,6 @@ class RefusedJobTest(unittest.TestCase):
         self.assertEqual(table.admit(request, queued.append).number, 2)  # no id was used up
         self.assertEqual(lines(), [1, 2])
         self.assertEqual([job.number for job in queued], [1, 2])
-        journal.close()
 
 
 class JobLogTest(unittest.TestCase):
