@@ -138,6 +138,23 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertIn("statsd / baseline (", self.completed.stdout)
         self.assertIn("x shape)", self.completed.stdout)
 
+    def test_ops_are_also_paired_by_round(self):
+        runs = {(row["mode"], row["server"]): row for row in self.report["serving"]}
+        for (mode, server), row in runs.items():
+            for other, paired in row["by_round"].items():
+                with self.subTest(mode=mode, server=server, other=other):
+                    theirs = runs[(mode, other)]
+                    computed = [mine / them for mine, them in zip(row["ops_per_s_rounds"],
+                                                                  theirs["ops_per_s_rounds"])]
+                    self.assertEqual(len(paired["ops_per_s"]), row["rounds"])
+                    for shown, expected in zip(paired["ops_per_s"], computed):
+                        # from rates rounded to 0.1 op/s here, to 3 places there
+                        self.assertAlmostEqual(shown, expected, delta=0.01 * expected + 0.002)
+                    self.assertAlmostEqual(paired["median"], statistics.median(computed),
+                                           delta=0.01 * paired["median"] + 0.002)
+        self.assertIn("ops/s paired by round", self.completed.stdout)
+        self.assertIn("cycle 2 statsd/shape: ", self.completed.stdout)
+
     def test_result_file_cost_is_measured_where_the_servers_write(self):
         rows = self.report["file_cost"]
         self.assertIn(os.path.realpath(self.directory.name),
