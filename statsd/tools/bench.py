@@ -686,6 +686,11 @@ def drive(server: Driven, mode: str, clients: int, processes: int, duration: flo
             "rss_mb": rss, "seconds": duration if not count else ended - began}
 
 
+def ops_per_s(run: dict) -> float:
+    """Operations per second of one run of :func:`drive` (0 for a run of no time)."""
+    return len(run["latencies"]) / run["seconds"] if run["seconds"] else 0.0
+
+
 def summarize(runs: Sequence[dict]) -> dict:
     """One row of the table from the runs (rounds) of one server, mode and client count."""
     latencies = sorted(value for run in runs for value in run["latencies"])
@@ -709,8 +714,7 @@ def summarize(runs: Sequence[dict]) -> dict:
         "switches_per_op": (sum(run["switches"] for run in runs) / len(latencies)
                             if latencies else 0.0),
         # Each round's throughput, to see the noise of the machine.
-        "ops_per_s_rounds": [round(len(run["latencies"]) / run["seconds"], 1) if run["seconds"]
-                             else 0.0 for run in runs],
+        "ops_per_s_rounds": [round(ops_per_s(run), 1) for run in runs],
     }
 
 
@@ -790,9 +794,8 @@ def paired_by_round(mine: Sequence[dict], theirs: Sequence[dict]) -> dict:
     turn, a minute apart at most, as the ingest's ratio by round does.  On
     this machine one server's rounds moved by 30 % or more within a run.
     """
-    found = [(len(run["latencies"]) / run["seconds"]) / (len(other["latencies"]) / other["seconds"])
-             for run, other in zip(mine, theirs)
-             if run["seconds"] and other["seconds"] and other["latencies"]]
+    rates = [(ops_per_s(run), ops_per_s(other)) for run, other in zip(mine, theirs)]
+    found = [rate / other for rate, other in rates if other]
     return {"ops_per_s": [round(ratio, 3) for ratio in found],
             "median": round(statistics.median(found), 3) if found else None}
 
