@@ -316,6 +316,11 @@ class JobManager:
         """Worker threads running: all of them, until a shutdown has finished the queue."""
         return self._pool.alive()
 
+    def forget_ended(self) -> None:
+        """Before results are deleted on purpose: no journal line is left for an ended job,
+        so that none is run again after a crash once its file is gone."""
+        self._table.trim_journal()
+
     def expire(self, number: int) -> None:
         """Mark a done or failed job expired: its file is being deleted on purpose."""
         self._table.expire(number)

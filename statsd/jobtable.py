@@ -203,6 +203,11 @@ class JobTable:
             self.journal.idle(self._active, self._unwritten)
         job.finished.set()  # after the lock: a woken reader finds the outcome
 
+    def trim_journal(self) -> None:
+        """Cut the journal to the jobs still to replay: before results are deleted on purpose."""
+        with self._lock:
+            self.journal.trim(self._active, self._unwritten)
+
     def expire(self, number: int) -> None:
         """Forget a done or failed result whose file is being deleted on purpose."""
         with self._lock:

@@ -48,6 +48,7 @@ def expire_older_than(jobs: JobManager, age: float) -> int:
     if not old:
         return 0
     store.write_high_water(jobs.accepted())
+    jobs.forget_ended()
     old.sort()  # in id order, each one extends the last range of ids gone: O(log n) apiece
     for number, kind in old:
         jobs.expire(number)  # before the file goes: a reader then finds "expired"

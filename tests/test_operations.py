@@ -12,7 +12,7 @@ import time
 import unittest
 
 from inprocess import InProcessServer
-from support import OBESITY, PROJECT, SAMPLE_CSV, wait_for
+from support import OBESITY, PROJECT, SAMPLE_CSV, ServerProcess, wait_for
 
 from statsd.retention import parse_duration
 
@@ -62,6 +62,63 @@ class ResultsTtlTest(unittest.TestCase):
                              "job_id_2")
             self.assertEqual(client.wait_result("job_id_2")["status"], "done")
             client.close()
+
+    def test_an_expired_job_is_not_run_again_after_a_crash(self):
+        """The journal may keep the lines of ended jobs while the server is idle;
+        none is left once their results are deleted, so a SIGKILL then a
+        restart never brings an expired job back."""
+        server = ServerProcess("--threads", "1", "--results-ttl", "1s", keep_directory=True).start()
+        self.addCleanup(shutil.rmtree, server.directory, True)
+        self.addCleanup(server.stop)
+        client = server.client()
+        self.addCleanup(client.close)
+        journal = os.path.join(server.results, "journal.jsonl")
+        for number in (1, 2):
+            self.assertEqual(client.post("best5", {"question": OBESITY}),
+                             (200, {"job_id": f"job_id_{number}"}))
+            self.assertEqual(client.wait_result(f"job_id_{number}")["status"], "done")
+        self.assertTrue(wait_for(lambda: client.get("/api/jobs")[1]["data"]
+                                 == [{"job_id_1": "expired"}, {"job_id_2": "expired"}], timeout=15))
+        with open(journal, "rb") as handle:
+            self.assertEqual(handle.read(), b"")
+        server.kill()
+        again = ServerProcess("--threads", "1", directory=server.directory).start()
+        self.addCleanup(again.stop)
+        client = again.client()
+        self.addCleanup(client.close)
+        self.assertEqual(client.get("/api/jobs")[1]["data"],
+                         [{"job_id_1": "expired"}, {"job_id_2": "expired"}])
+        self.assertEqual(client.post("global_mean", {"question": OBESITY}),
+                         (200, {"job_id": "job_id_3"}))
+        self.assertNotRegex(again.log_text(), r"\b[1-9][0-9]* requeued")
+
+    def test_ended_jobs_left_in_the_journal_are_not_run_again(self):
+        """A crash while the journal still holds the lines of ended jobs: they stay done, as written."""
+        server = ServerProcess("--threads", "1", keep_directory=True).start()
+        self.addCleanup(shutil.rmtree, server.directory, True)
+        self.addCleanup(server.stop)
+        client = server.client()
+        self.addCleanup(client.close)
+        answers = {}
+        for number in (1, 2, 3):
+            job_id = client.post("best5", {"question": OBESITY})[1]["job_id"]
+            answers[job_id] = client.wait_result(job_id)
+            self.assertEqual(answers[job_id]["status"], "done")
+        with open(os.path.join(server.results, "journal.jsonl"), "rb") as handle:
+            self.assertEqual(len(handle.read().splitlines()), 3)  # an idle journal of a few lines stays
+        written = {job_id: os.stat(os.path.join(server.results, f"{job_id}.json")).st_mtime_ns
+                   for job_id in answers}
+        server.kill()
+        again = ServerProcess("--threads", "1", directory=server.directory).start()
+        self.addCleanup(again.stop)
+        client = again.client()
+        self.addCleanup(client.close)
+        for job_id, answer in answers.items():
+            self.assertEqual(client.get(f"/api/get_results/{job_id}"), (200, answer))
+            self.assertEqual(os.stat(os.path.join(again.results, f"{job_id}.json")).st_mtime_ns,
+                             written[job_id])
+        self.assertEqual(client.post("global_mean", {"question": OBESITY})[1]["job_id"], "job_id_4")
+        self.assertNotRegex(again.log_text(), r"\b[1-9][0-9]* requeued")
 
     def test_results_are_kept_forever_by_default(self):
         """A result written in 1970 is still there without --results-ttl, gone with one.
